@@ -1,0 +1,68 @@
+"""What the neurons of each prunable layer compute on a calibration batch, for data-aware scorers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from prunekit.graph import ModelGraph, _as_tuple
+
+
+@dataclass
+class Calibration:
+    """One layer's neurons on a calibration batch, as their consumers read them (after any activation).
+
+    ``activations`` is (batch, width). ``gradients``, when asked for, is d(loss)/d(activation), summed over
+    every consumer, where the loss is ``0.5 * mean(sum(output**2))`` over the model's outputs: the output
+    energy, a label-free stand-in for a task loss.
+    """
+
+    activations: torch.Tensor
+    gradients: torch.Tensor | None = None
+
+
+def _flat_outputs(out) -> list[torch.Tensor]:
+    if torch.is_tensor(out):
+        return [out]
+    if isinstance(out, dict):
+        out = list(out.values())
+    return [t for o in out for t in _flat_outputs(o)]
+
+
+def calibrate(graph: ModelGraph, inputs, gradients: bool = False) -> dict[str, Calibration]:
+    """Run ``inputs`` through the graph's model and collect each prunable layer's activations."""
+    model = graph.model
+    seen: dict[nn.Module, torch.Tensor] = {}
+
+    def grab(module, args):
+        x = args[0]
+        if gradients:
+            x = x.detach().requires_grad_(True)
+        seen.setdefault(module, x)
+        return (x, *args[1:]) if gradients else None
+
+    consumers = {c.module for layer in graph.layers.values() for c in layer.consumers}
+    handles = [m.register_forward_pre_hook(grab) for m in consumers]
+    try:
+        with torch.set_grad_enabled(gradients):
+            out = model(*_as_tuple(inputs))
+            if gradients:
+                outs = _flat_outputs(out)
+                loss = sum(0.5 * o.float().pow(2).flatten(1).sum(1).mean() for o in outs)
+                loss.backward()
+    finally:
+        for h in handles:
+            h.remove()
+    result = {}
+    for name, layer in graph.layers.items():
+        first = layer.consumers[0]
+        acts = seen[first.module].detach()[:, first.columns]
+        grads = None
+        if gradients:
+            grads = sum(seen[c.module].grad[:, c.columns] for c in layer.consumers)
+        result[name] = Calibration(acts, grads)
+    if gradients:
+        model.zero_grad(set_to_none=True)
+    return result

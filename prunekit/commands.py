@@ -1,0 +1,119 @@
+"""``prunekit run``, ``prune`` and ``inspect``: thin wrappers over the pipeline and the API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import torch
+import typer
+
+from prunekit import checkpoint
+from prunekit.api import prune as prune_model
+from prunekit.budget import count_params
+from prunekit.cli import app, out_console
+from prunekit.errors import BadInput
+from prunekit.pipeline import RunConfig, RunOptions, run as run_pipeline
+from prunekit.report import markdown_table
+
+SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
+SELECTOR = typer.Option("coreset", help="Selector name (see `prunekit plugins`).")
+WIDTH = typer.Option(None, help="Width of the widest prunable layer after pruning; others shrink alike.")
+KEEP = typer.Option(None, help="Fraction of parameters to keep, in (0, 1]. Default: --width 128 if neither given.")
+REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by least squares on calibration data.")
+SEED = typer.Option(0, help="Seed for training, sampling and selection.")
+
+
+def _budget(width: Optional[int], keep: Optional[float]) -> tuple[Optional[int], Optional[float]]:
+    return (128, None) if width is None and keep is None else (width, keep)
+
+
+@app.command()
+def run(
+    target: str = typer.Argument(..., help="Target name: nerf, digits, photo, … (see `prunekit plugins`)."),
+    data: Optional[Path] = typer.Option(None, help="Data set path (target-specific). Default: the target's built-in data."),
+    scorer: str = SCORER,
+    selector: str = SELECTOR,
+    width: Optional[int] = WIDTH,
+    keep: Optional[float] = KEEP,
+    retrain: str = typer.Option("finetune", help="finetune the selected weights, or retrain from scratch."),
+    refit: bool = REFIT,
+    preset: str = typer.Option("smoke", help="Size of the run: smoke (seconds), demo (minutes), paper."),
+    iters: Optional[int] = typer.Option(None, help="Training iterations per stage (overrides the preset)."),
+    seed: int = SEED,
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast, where the hardware has it)."),
+    out: Path = typer.Option(Path("runs/latest"), help="Directory for report.json, report.md, renders, checkpoints."),
+    dense_checkpoint: Optional[Path] = typer.Option(None, help="Directory of a trained dense run (its dense/ folder) to reuse."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out from its last checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Replace the results of a finished run in --out."),
+) -> None:
+    """Train (or load) a dense model, prune it, retrain it, and report both side by side."""
+    if iters is not None and iters < 1:
+        raise BadInput(f"--iters must be at least 1, got {iters}")
+    if precision not in ("fp32", "bf16"):
+        raise BadInput(f"--precision must be fp32 or bf16, got {precision!r}")
+    if data is not None and not data.exists():
+        raise BadInput(f"--data {data} does not exist")
+    width, keep = _budget(width, keep)
+    options = RunOptions(data=data, preset=preset, iters=iters, seed=seed, device=device, precision=precision)
+    cfg = RunConfig(target=target, scorer=scorer, selector=selector, width=width, keep=keep, retrain=retrain,
+                    refit=refit, options=options, out=out, dense_checkpoint=dense_checkpoint, resume=resume, force=force)
+    report = run_pipeline(cfg)
+    d, p = report["dense"], report["pruned"]
+    h = report["headline"]
+    out_console.print(markdown_table(["", "params", h, "s/iter"],
+                                     [["dense", d["params"], d[h], d["sec_per_iter"]], ["pruned", p["params"], p[h], p["sec_per_iter"]]]))
+    out_console.print(f"report: {out / 'report.md'}")
+
+
+def _parse_dims(dims: str) -> list[int]:
+    try:
+        values = [int(v) for v in dims.split(",") if v.strip()]
+    except ValueError:
+        raise BadInput(f"--input-dims must be comma-separated integers, got {dims!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise BadInput(f"--input-dims must be positive integers, got {dims!r}")
+    return values
+
+
+@app.command("prune")
+def prune_checkpoint(
+    model: Path = typer.Argument(..., help="A model saved with prunekit.save (.safetensors + .json)."),
+    input_dims: str = typer.Option(..., help="Feature size of each forward() input, e.g. 3,3 for NeRF (x, d)."),
+    scorer: str = SCORER,
+    selector: str = SELECTOR,
+    width: Optional[int] = WIDTH,
+    keep: Optional[float] = KEEP,
+    seed: int = SEED,
+    out: Path = typer.Option(..., help="Where to save the pruned model (.safetensors)."),
+) -> None:
+    """Prune a saved model with random example inputs (weight-only scorers need no data)."""
+    dims = _parse_dims(input_dims)
+    if out.exists() or out.with_suffix(".json").exists():
+        raise BadInput(f"--out {out} already exists; choose a new path")
+    dense = checkpoint.load(model)
+    gen = torch.Generator().manual_seed(seed)
+    inputs = tuple(torch.randn(256, d, generator=gen) for d in dims)
+    width, keep = _budget(width, keep)
+    try:
+        pruned = prune_model(dense, inputs, scorer=scorer, selector=selector, width=width, keep=keep, seed=seed)
+    except RuntimeError as exc:
+        raise BadInput(f"the model does not accept inputs of sizes {dims}: {str(exc).splitlines()[0]}") from None
+    path = checkpoint.save(pruned, out, config=checkpoint.read_json(checkpoint.sidecar(checkpoint.Path(model).with_suffix(".safetensors")))["config"])
+    out_console.print(f"{count_params(dense):,} → {count_params(pruned):,} parameters; saved {path}")
+
+
+@app.command()
+def inspect(model: Path = typer.Argument(..., help="A model saved with prunekit.save.")) -> None:
+    """Load a saved model and print its parameters, widths and plan."""
+    m = checkpoint.load(model)
+    plan = getattr(m, "prunekit_plan", None)
+    info = {
+        "class": type(m).__name__,
+        "params": count_params(m),
+        "widths": {n: x.out_features for n, x in m.named_modules() if isinstance(x, torch.nn.Linear)},
+        "plan": None if plan is None else plan.info,
+    }
+    typer.echo(json.dumps(info, indent=2))

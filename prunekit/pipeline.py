@@ -1,0 +1,214 @@
+"""The Target contract, and ``run``: dense → score → select → surgery → retrain → evaluate → report.
+
+A target (NeRF, digits, …) knows its data, models, training and metrics; the pipeline knows nothing of
+them and does the same thing for each.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from prunekit import checkpoint, plugins
+from prunekit.api import prune
+from prunekit.budget import Budget, count_params
+from prunekit.errors import BadInput
+from prunekit.progress import console
+from prunekit.report import write_report
+from prunekit.training import TrainStats
+
+
+@dataclass
+class RunOptions:
+    """What the user asked for; every target reads the fields it understands."""
+
+    data: Path | None = None
+    preset: str = "smoke"
+    iters: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]  # e.g. psnr, ssim or accuracy; ``collapsed`` (bool) where it applies
+    outputs: object = None  # what the target renders or plots from (images, predictions)
+
+
+class Task(Protocol):
+    """One configured run of a target: data loaded, models defined, hyper-parameters fixed."""
+
+    headline: str  # the metric that sums up quality ("psnr", "accuracy")
+    iters: int  # training steps for the dense model and for retraining
+
+    def build(self, seed: int) -> dict[str, nn.Module]:
+        """Fresh dense models by name (NeRF: coarse and fine), seeded, on the task's device."""
+
+    def config(self, name: str) -> dict:
+        """Keyword arguments that rebuild model ``name``'s dense architecture (for prunekit.save)."""
+
+    def example_inputs(self, name: str) -> tuple:
+        """A small batch that model ``name`` accepts, for tracing and verification."""
+
+    def calibration_inputs(self, name: str) -> tuple:
+        """A larger batch of real inputs, for data-aware scorers and the refit."""
+
+    def train(self, models: dict[str, nn.Module], iters: int, state_path: Path | None, resume: bool, label: str) -> TrainStats:
+        """Train ``models`` jointly for ``iters`` steps (resumable from ``state_path``)."""
+
+    def evaluate(self, models: dict[str, nn.Module]) -> Evaluation:
+        """Metrics on the held-out split, plus render time per image where it applies."""
+
+    def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
+        """Renders or plots comparing both stages; returns the files written (relative to ``out``)."""
+
+
+class Target(Protocol):
+    name: str
+    description: str
+    presets: dict[str, dict]
+
+    def setup(self, options: RunOptions) -> Task: ...
+
+
+@dataclass
+class RunConfig:
+    target: str
+    scorer: str = "w_out"
+    selector: str = "coreset"
+    width: int | None = None
+    keep: float | None = None
+    retrain: str = "finetune"
+    refit: bool = False
+    options: RunOptions = field(default_factory=RunOptions)
+    out: Path = Path("runs/latest")
+    dense_checkpoint: Path | None = None
+    resume: bool = False
+    force: bool = False
+    timing_steps: int = 10
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise BadInput(f"--device must be auto, cpu or cuda[:N], got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BadInput("--device cuda asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+def prepare_out(out: Path, force: bool, resume: bool) -> None:
+    """Refuse to write into a file, an unwritable place, or a finished run (unless forced)."""
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is an existing file; give a directory")
+    if (out / "report.json").exists() and not (force or resume):
+        raise BadInput(f"--out {out} holds a finished run; pass --force to replace its results or choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".prunekit-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BadInput(f"--out {out} is not writable: {exc.strerror or exc}") from None
+
+
+def _measure_step_time(task: Task, models: dict[str, nn.Module], steps: int) -> float:
+    """Seconds per training step of copies of ``models``, warm-up excluded."""
+    trial = {n: copy.deepcopy(m) for n, m in models.items()}
+    return task.train(trial, steps, None, False, "timing").seconds_per_iter
+
+
+def _stage(task: Task, models: dict[str, nn.Module], evaluation: Evaluation, sec_per_iter: float) -> dict:
+    params = sum(count_params(m) for m in models.values())
+    widths = {n: [layer.out_features for layer in m.modules() if isinstance(layer, nn.Linear)] for n, m in models.items()}
+    return {"params": params, "size_mb": params * 4 / 1e6, "widths": widths, "sec_per_iter": sec_per_iter, **evaluation.metrics}
+
+
+def _reinitialise(models: dict[str, nn.Module], seed: int) -> None:
+    torch.manual_seed(seed)
+    for m in models.values():
+        for layer in m.modules():
+            if hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+
+
+def run(cfg: RunConfig) -> dict:
+    """Run the whole pipeline; returns the report (also written to ``cfg.out``)."""
+    target = plugins.get_target(cfg.target)
+    plugins.get_scorer(cfg.scorer), plugins.get_selector(cfg.selector)  # fail before any work
+    budget = Budget(width=cfg.width, keep=cfg.keep)
+    if cfg.retrain not in ("finetune", "scratch"):
+        raise BadInput(f"--retrain must be finetune or scratch, got {cfg.retrain!r}")
+    if cfg.options.preset not in target.presets:
+        raise BadInput(f"unknown preset {cfg.options.preset!r} for {cfg.target}; choose one of: {', '.join(target.presets)}")
+    prepare_out(cfg.out, cfg.force, cfg.resume)
+    task = target.setup(cfg.options)
+    (cfg.out / "dense").mkdir(exist_ok=True)
+    (cfg.out / "pruned").mkdir(exist_ok=True)
+
+    dense = task.build(cfg.options.seed)
+    if cfg.dense_checkpoint is not None:
+        for name in dense:
+            loaded = checkpoint.load(Path(cfg.dense_checkpoint) / f"{name}.safetensors", cls=type(dense[name]))
+            dense[name] = loaded.to(next(dense[name].parameters()).device)
+        dense_train = None
+    else:
+        dense_train = task.train(dense, task.iters, cfg.out / "dense" / "train_state.safetensors", cfg.resume, "dense")
+        for name, m in dense.items():
+            checkpoint.save(m, cfg.out / "dense" / f"{name}.safetensors", config=task.config(name))
+    dense_eval = task.evaluate(dense)
+
+    t0 = time.perf_counter()
+    pruned = {
+        name: prune(m, task.example_inputs(name), scorer=cfg.scorer, selector=cfg.selector, width=budget.width,
+                    keep=budget.keep, calibration=task.calibration_inputs(name), refit=cfg.refit, seed=cfg.options.seed)
+        for name, m in dense.items()
+    }
+    prune_seconds = time.perf_counter() - t0
+    pruned_at_cut = task.evaluate(pruned)
+    if cfg.retrain == "scratch":
+        _reinitialise(pruned, cfg.options.seed + 1)
+    pruned_train = task.train(pruned, task.iters, cfg.out / "pruned" / "train_state.safetensors", cfg.resume, "retrain")
+    for name, m in pruned.items():
+        checkpoint.save(m, cfg.out / "pruned" / f"{name}.safetensors", config=task.config(name))
+    pruned_eval = task.evaluate(pruned)
+
+    console.log("timing one training step of each model")
+    dense_sec = _measure_step_time(task, dense, cfg.timing_steps)
+    pruned_sec = _measure_step_time(task, pruned, cfg.timing_steps)
+    files = task.write_visuals(cfg.out, dense_eval, pruned_eval)
+    report = {
+        "target": cfg.target,
+        "scorer": cfg.scorer,
+        "selector": cfg.selector,
+        "budget": budget.as_dict(),
+        "retrain": cfg.retrain,
+        "refit": cfg.refit,
+        "seed": cfg.options.seed,
+        "preset": cfg.options.preset,
+        "iters": task.iters,
+        "device": str(next(dense[next(iter(dense))].parameters()).device),
+        "headline": task.headline,
+        "prune_seconds": prune_seconds,
+        "dense": _stage(task, dense, dense_eval, dense_sec),
+        "pruned_before_retrain": pruned_at_cut.metrics,
+        "pruned": _stage(task, pruned, pruned_eval, pruned_sec),
+        "training": {"dense": None if dense_train is None else asdict(dense_train), "pruned": asdict(pruned_train)},
+        "files": files,
+    }
+    report["ratios"] = {
+        "params": report["pruned"]["params"] / report["dense"]["params"],
+        "sec_per_iter": pruned_sec / dense_sec,
+    }
+    if "render_seconds" in dense_eval.metrics:
+        report["ratios"]["render_seconds"] = pruned_eval.metrics["render_seconds"] / dense_eval.metrics["render_seconds"]
+    write_report(cfg.out, report)
+    return report

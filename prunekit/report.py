@@ -1,0 +1,63 @@
+"""Reports: report.json for machines, report.md for people."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from prunekit.checkpoint import write_json, write_text
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "×".join(str(v) for v in value)
+    return str(value)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _clean(value):
+    """JSON has no NaN: write null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_report(out: Path, report: dict) -> None:
+    write_json(out / "report.json", _clean(report))
+    dense, pruned = report["dense"], report["pruned"]
+    keys = [k for k in dense if k != "widths" and k in pruned]
+    rows = [[k, dense[k], pruned[k], (pruned[k] / dense[k]) if isinstance(dense[k], (int, float)) and dense[k] else ""]
+            for k in keys]
+    md = [
+        f"# prunekit run: {report['target']}\n",
+        f"scorer `{report['scorer']}`, selector `{report['selector']}`, budget {_fmt(report['budget'])}, "
+        f"retrain `{report['retrain']}`, refit {report['refit']}, seed {report['seed']}, preset `{report['preset']}`, "
+        f"{report['iters']} iterations per stage on {report['device']}; pruning took {report['prune_seconds']:.3f} s.\n",
+        markdown_table(["", "dense", "pruned", "pruned ÷ dense"], rows),
+        "\nWidths of the linear layers (outputs):\n",
+        markdown_table(["model", "dense", "pruned"],
+                       [[n, dense["widths"][n], pruned["widths"][n]] for n in dense["widths"]]),
+        f"\nBefore retraining, the pruned model scored: {_fmt(report['pruned_before_retrain'])}.\n",
+    ]
+    if report.get("files"):
+        md.append("\n" + "\n".join(f"![{f}]({f})" for f in report["files"] if f.endswith(".png")) + "\n")
+    write_text(out / "report.md", "".join(md))

@@ -1,0 +1,64 @@
+"""Built-in scorers: one importance score per output neuron of a prunable layer (higher = keep).
+
+Each is a small object with ``name``, ``description``, ``needs_calibration`` and
+``score(layer, calibration=None) -> Tensor[width]``. Biases are never part of a weight score.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from prunekit.calibration import Calibration
+from prunekit.graph import PrunableLayer
+from prunekit.hookspecs import hookimpl
+
+
+class WIn:
+    name = "w_in"
+    description = "mean |incoming weight| of the neuron (bias excluded)"
+    needs_calibration = False
+
+    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
+        return layer.incoming().abs().mean(dim=1)
+
+
+class WOut:
+    name = "w_out"
+    description = "mean |outgoing weight| over every consumer, at its concatenation offset"
+    needs_calibration = False
+
+    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
+        return layer.outgoing().abs().mean(dim=0)
+
+
+class Product:
+    name = "product"
+    description = "w_in x w_out"
+    needs_calibration = False
+
+    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
+        return WIn().score(layer) * WOut().score(layer)
+
+
+class Random:
+    name = "random"
+    description = "uniform random scores: the no-information baseline (seeded by the run's seed)"
+    needs_calibration = False
+
+    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
+        return torch.rand(layer.width)  # prune() seeds the global generator
+
+
+class Activation:
+    name = "activation"
+    description = "mean |activation| on a calibration batch, as the consumers read it"
+    needs_calibration = True
+
+    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
+        return calibration.activations.abs().mean(dim=0).float()
+
+
+@hookimpl
+def register_scorers(register):
+    for scorer in (WIn(), WOut(), Product(), Random(), Activation()):
+        register(scorer)
