@@ -92,7 +92,7 @@ class Registry:
 
     def _collect(self, kind: str) -> None:
         hook = getattr(self.pm.hook, _HOOKS[kind])
-        for impl in reversed(hook.get_hookimpls()):  # registration order: built-ins first
+        for impl in hook.get_hookimpls():  # registration order: built-ins first
             source = self._source.get(impl.plugin, impl.plugin_name)
             try:
                 impl.function(register=lambda obj, _s=source: self._register(kind, obj, _s))

@@ -1,0 +1,23 @@
+"""The hook implementation that makes `prunekit run nerf` exist."""
+
+from __future__ import annotations
+
+from prunekit.hookspecs import hookimpl
+from prunekit.pipeline import RunOptions
+from prunekit_nerf.presets import PRESETS
+
+
+class NerfTarget:
+    name = "nerf"
+    description = "vanilla NeRF (coarse + fine 8x256 MLPs) on Blender, instant-ngp, LLFF or a built-in scene"
+    presets = PRESETS
+
+    def setup(self, options: RunOptions):
+        from prunekit_nerf.train import NerfTask  # heavy imports only when the target is used
+
+        return NerfTask(options)
+
+
+@hookimpl
+def register_targets(register):
+    register(NerfTarget())

@@ -1,0 +1,68 @@
+"""Volume rendering of a batch of rays through the coarse and fine fields, and chunked full images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from prunekit_nerf.sampling import hierarchical, stratified
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    coarse_samples: int = 64
+    fine_samples: int = 128
+    white_background: bool = True
+    chunk: int = 8192  # rays per forward pass when rendering whole images
+
+
+def composite(rgb: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor, dirs: torch.Tensor, white: bool):
+    """Alpha-composite samples along each ray: returns (colour (R, 3), weights (R, S), opacity (R,))."""
+    deltas = torch.cat([z[:, 1:] - z[:, :-1], torch.full_like(z[:, :1], 1e10)], dim=-1) * dirs.norm(dim=-1, keepdim=True)
+    alpha = 1.0 - torch.exp(-torch.relu(sigma) * deltas)
+    transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-10], -1), -1)[:, :-1]
+    weights = alpha * transmittance
+    colour = (weights[..., None] * rgb).sum(dim=1)
+    opacity = weights.sum(dim=1)
+    if white:
+        colour = colour + (1.0 - opacity[:, None])
+    return colour, weights, opacity
+
+
+def _query(field: nn.Module, origins, dirs, z, autocast: bool):
+    points = origins[:, None, :] + dirs[:, None, :] * z[..., None]
+    viewdirs = (dirs / dirs.norm(dim=-1, keepdim=True))[:, None, :].expand_as(points)
+    with torch.autocast(points.device.type, dtype=torch.bfloat16, enabled=autocast):
+        rgb, sigma = field(points.reshape(-1, 3), viewdirs.reshape(-1, 3))
+    shape = z.shape
+    return rgb.float().reshape(*shape, 3), sigma.float().reshape(shape)
+
+
+def render_rays(models: dict[str, nn.Module], origins: torch.Tensor, dirs: torch.Tensor, near: float, far: float,
+                cfg: RenderConfig, perturb: bool, generator: torch.Generator | None = None, autocast: bool = False):
+    """Colours of rays (R, 3) through the coarse field and, if present, the fine one: {'coarse', 'fine', 'opacity'}."""
+    n = origins.shape[0]
+    z = stratified(torch.full((n, 1), near, device=origins.device), torch.full((n, 1), far, device=origins.device),
+                   cfg.coarse_samples, perturb, generator)
+    rgb, sigma = _query(models["coarse"], origins, dirs, z, autocast)
+    coarse, weights, opacity = composite(rgb, sigma, z, dirs, cfg.white_background)
+    out = {"coarse": coarse, "opacity": opacity}
+    if "fine" in models and cfg.fine_samples > 0:
+        z_fine = hierarchical(z, weights, cfg.fine_samples, perturb, generator)
+        z_all, _ = torch.sort(torch.cat([z, z_fine], dim=-1), dim=-1)
+        rgb, sigma = _query(models["fine"], origins, dirs, z_all, autocast)
+        out["fine"], _, out["opacity"] = composite(rgb, sigma, z_all, dirs, cfg.white_background)
+    return out
+
+
+@torch.no_grad()
+def render_image(models: dict[str, nn.Module], origins: torch.Tensor, dirs: torch.Tensor, near: float, far: float,
+                 cfg: RenderConfig, autocast: bool = False) -> torch.Tensor:
+    """The final colour of every ray, rendered ``cfg.chunk`` rays at a time to bound memory."""
+    parts = []
+    for s in range(0, origins.shape[0], cfg.chunk):
+        out = render_rays(models, origins[s:s + cfg.chunk], dirs[s:s + cfg.chunk], near, far, cfg, False, autocast=autocast)
+        parts.append(out.get("fine", out["coarse"]))
+    return torch.cat(parts).clamp(0, 1)

@@ -1,0 +1,63 @@
+"""End to end: the real `prunekit run nerf` in a subprocess, on each data format."""
+
+import math
+
+import pytest
+from cli import prunekit, report
+from scenes import write_blender, write_llff, write_transforms
+
+FIELDS = ("params", "size_mb", "widths", "sec_per_iter", "psnr", "ssim", "render_seconds")
+
+
+def check_report(out):
+    r = report(out)
+    for key in ("target", "scorer", "selector", "retrain", "seed", "prune_seconds", "ratios"):
+        assert key in r, key
+    for stage in ("dense", "pruned"):
+        for key in FIELDS:
+            assert key in r[stage], (stage, key)
+            if key != "widths":
+                assert isinstance(r[stage][key], (int, float)) and math.isfinite(r[stage][key]), (stage, key)
+    assert r["pruned"]["params"] < r["dense"]["params"]
+    assert r["dense"]["widths"]["coarse"][:8] == [256] * 8
+    assert (out / "report.md").exists() and (out / "pruned" / "fine.safetensors").exists()
+    assert any(f.endswith(".png") for f in r["files"])
+    return r
+
+
+def test_issue_command_without_data(tmp_path):
+    out = tmp_path / "run"
+    proc = prunekit("run", "nerf", "--scorer", "w_out", "--selector", "coreset", "--width", "128",
+                    "--preset", "smoke", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    r = check_report(out)
+    assert r["pruned"]["widths"]["coarse"][:8] == [128] * 8 and r["pruned"]["params"] == 2 * 158_660
+
+
+@pytest.mark.parametrize("writer", [write_blender, write_transforms, write_llff])
+def test_each_data_format(tmp_path, writer):
+    data = writer(tmp_path / "scene with spaces é")
+    out = tmp_path / "out"
+    proc = prunekit("run", "nerf", "--data", data, "--preset", "smoke", "--iters", "4", "--keep", "0.5",
+                    "--selector", "topk", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    check_report(out)
+
+
+def test_lego_100(tmp_path, lego_100):
+    out = tmp_path / "lego"
+    proc = prunekit("run", "nerf", "--data", lego_100, "--preset", "smoke", "--iters", "4", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    check_report(out)
+
+
+def test_dense_checkpoint_is_reused(tmp_path):
+    first = tmp_path / "first"
+    assert prunekit("run", "nerf", "--preset", "smoke", "--iters", "3", "--out", first).returncode == 0
+    second = tmp_path / "second"
+    proc = prunekit("run", "nerf", "--preset", "smoke", "--iters", "3", "--retrain", "scratch",
+                    "--dense-checkpoint", first / "dense", "--out", second)
+    assert proc.returncode == 0, proc.stderr
+    a, b = report(first), report(second)
+    assert b["training"]["dense"] is None and b["retrain"] == "scratch"
+    assert a["dense"]["psnr"] == pytest.approx(b["dense"]["psnr"], abs=1e-9)

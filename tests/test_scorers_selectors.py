@@ -1,0 +1,103 @@
+import pytest
+import torch
+from mlps import TwoHeadField
+from torch import nn
+
+from prunekit import plugins
+from prunekit.calibration import calibrate
+from prunekit.graph import ModelGraph
+from prunekit.selectors import inclusion_probabilities, systematic_sample
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(2, 3)
+        self.b = nn.Linear(2 + 3, 2)
+
+    def forward(self, x):
+        return self.b(torch.cat([x, self.a(x).relu()], -1))
+
+
+@pytest.fixture
+def tiny():
+    m = Tiny()
+    with torch.no_grad():
+        m.a.weight.copy_(torch.tensor([[1.0, -1.0], [0.5, 0.5], [0.0, 4.0]]))
+        m.a.bias.fill_(100.0)  # never part of a weight score
+        m.b.weight.copy_(torch.tensor([[9.0, 9.0, 1.0, 2.0, 3.0], [9.0, 9.0, -1.0, 0.0, 5.0]]))
+    return m, ModelGraph(m, (torch.randn(4, 2),)).layers["a"]
+
+
+def test_weight_scorers(tiny):
+    _, layer = tiny
+    w_in = plugins.get_scorer("w_in").score(layer)
+    w_out = plugins.get_scorer("w_out").score(layer)
+    assert torch.allclose(w_in, torch.tensor([1.0, 0.5, 2.0]))
+    assert torch.allclose(w_out, torch.tensor([1.0, 1.0, 4.0]))  # columns 2..4: the concat offset
+    assert torch.allclose(plugins.get_scorer("product").score(layer), w_in * w_out)
+
+
+def test_activation_scorer_reads_what_consumers_read(tiny):
+    m, _ = tiny
+    x = torch.randn(50, 2)
+    g = ModelGraph(m, (x,))
+    calib = calibrate(g, (x,))["a"]
+    expected = m.a(x).relu().abs().mean(0)
+    assert torch.allclose(plugins.get_scorer("activation").score(g.layers["a"], calib), expected)
+
+
+def test_random_scorer_is_seeded_through_prune():
+    import prunekit
+
+    m, x = TwoHeadField(width=32), (torch.randn(8, 3), torch.randn(8, 3))
+    p1 = prunekit.plan(m, x, scorer="random", selector="topk", width=8, seed=1)
+    p2 = prunekit.plan(m, x, scorer="random", selector="topk", width=8, seed=1)
+    p3 = prunekit.plan(m, x, scorer="random", selector="topk", width=8, seed=2)
+    assert p1.to_dict() == p2.to_dict() != p3.to_dict()
+
+
+def test_topk_and_uniform(tiny):
+    _, layer = tiny
+    scores = torch.tensor([0.1, 5.0, 0.3, 4.0, 0.2])
+    idx, scales = plugins.get_selector("topk").select(scores, 2, layer, torch.Generator().manual_seed(0))
+    assert idx.tolist() == [1, 3] and scales is None
+    uni = plugins.get_selector("uniform")
+    a = uni.select(scores, 3, layer, torch.Generator().manual_seed(5))[0]
+    b = uni.select(scores, 3, layer, torch.Generator().manual_seed(5))[0]
+    assert a.tolist() == b.tolist() and len(set(a.tolist())) == 3
+
+
+def test_inclusion_probabilities_cap_and_sum():
+    s = torch.tensor([100.0, 1.0, 1.0, 2.0, 0.0, 4.0])
+    pi = inclusion_probabilities(s, 3)
+    assert pi[0] == 1.0 and torch.isclose(pi.sum(), torch.tensor(3.0, dtype=pi.dtype))
+    assert (pi <= 1).all() and (pi > 0).all()
+    assert torch.allclose(pi[1:] / pi[1:].sum(), (s[1:] / s[1:].sum()).double(), atol=1e-6)
+
+
+def test_coreset_is_exact_k_and_unbiased():
+    torch.manual_seed(0)
+    scores = torch.rand(40) ** 2
+    values = torch.randn(40)  # a neuron's contribution to the next layer
+    pi = inclusion_probabilities(scores, 10)
+    g = torch.Generator().manual_seed(0)
+    counts = torch.zeros(40)
+    estimates = []
+    coreset = plugins.get_selector("coreset")
+    for _ in range(4000):
+        idx, scales = coreset.select(scores, 10, None, g)
+        assert len(idx) == 10 and len(set(idx.tolist())) == 10
+        assert torch.allclose(scales.double(), 1 / pi[idx])
+        counts[idx] += 1
+        estimates.append(float((values[idx] * scales).sum()))
+    assert torch.allclose(counts / 4000, pi.float(), atol=0.03)  # each neuron kept with probability pi
+    mean = torch.tensor(estimates).mean()
+    assert abs(float(mean) - float(values.sum())) < 4 * torch.tensor(estimates).std() / 4000**0.5
+
+
+def test_systematic_sample_with_certain_units():
+    pi = torch.tensor([1.0, 1.0, 0.5, 0.5], dtype=torch.float64)
+    for seed in range(20):
+        idx = systematic_sample(pi, torch.Generator().manual_seed(seed))
+        assert {0, 1} <= set(idx.tolist()) and len(set(idx.tolist())) == 3
