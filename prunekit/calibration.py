@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from prunekit.errors import BadInput
 from prunekit.graph import ModelGraph, _as_tuple
 
 
@@ -38,10 +39,9 @@ def calibrate(graph: ModelGraph, inputs, gradients: bool = False) -> dict[str, C
 
     def grab(module, args):
         x = args[0]
-        if gradients:
-            x = x.detach().requires_grad_(True)
+        if gradients and x.requires_grad:
+            x.retain_grad()
         seen.setdefault(module, x)
-        return (x, *args[1:]) if gradients else None
 
     consumers = {c.module for layer in graph.layers.values() for c in layer.consumers}
     handles = [m.register_forward_pre_hook(grab) for m in consumers]
@@ -61,6 +61,9 @@ def calibrate(graph: ModelGraph, inputs, gradients: bool = False) -> dict[str, C
         acts = seen[first.module].detach()[:, first.columns]
         grads = None
         if gradients:
+            missing = [c.name for c in layer.consumers if seen[c.module].grad is None]
+            if missing:
+                raise BadInput(f"no gradient reaches {', '.join(missing)}: are the model's parameters frozen?")
             grads = sum(seen[c.module].grad[:, c.columns] for c in layer.consumers)
         result[name] = Calibration(acts, grads)
     if gradients:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -13,7 +12,8 @@ from rich.table import Table
 from prunekit import plugins
 from prunekit.errors import PrunekitError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Neuron pruning for PyTorch MLPs.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Neuron pruning for PyTorch MLPs.")
 state = {"debug": False}
 out_console = Console()
 
@@ -48,30 +48,12 @@ def _register_commands() -> None:
 
 
 def entry() -> None:
-    """Console-script entry point: one line on stderr and exit 2 for any PrunekitError."""
+    """Console-script entry point: one line on stderr and a non-zero exit for any PrunekitError."""
     _register_commands()
     try:
-        app(standalone_mode=False)
+        app()  # click reports its own usage errors (exit 2)
     except PrunekitError as exc:
         if state["debug"]:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: the last checkpoint was saved; rerun with --resume to continue", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
-
-
-def path_arg(value: str | None) -> Path | None:
-    return None if value is None else Path(value)
+        sys.exit(getattr(exc, "exit_code", 2))

@@ -13,7 +13,7 @@ from prunekit import checkpoint
 from prunekit.api import prune as prune_model
 from prunekit.budget import count_params
 from prunekit.cli import app, out_console
-from prunekit.errors import BadInput
+from prunekit.errors import BadInput, Interrupted
 from prunekit.pipeline import RunConfig, RunOptions, run as run_pipeline
 from prunekit.report import markdown_table
 
@@ -60,7 +60,10 @@ def run(
     options = RunOptions(data=data, preset=preset, iters=iters, seed=seed, device=device, precision=precision)
     cfg = RunConfig(target=target, scorer=scorer, selector=selector, width=width, keep=keep, retrain=retrain,
                     refit=refit, options=options, out=out, dense_checkpoint=dense_checkpoint, resume=resume, force=force)
-    report = run_pipeline(cfg)
+    try:
+        report = run_pipeline(cfg)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: a checkpoint was saved in {out}; add --resume to continue") from None
     d, p = report["dense"], report["pruned"]
     h = report["headline"]
     out_console.print(markdown_table(["", "params", h, "s/iter"],

@@ -23,3 +23,9 @@ class VerificationError(PrunekitError):
 
 class TrainingDiverged(PrunekitError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Interrupted(PrunekitError):
+    """Ctrl-C during a run: the last checkpoint was saved."""
+
+    exit_code = 130
