@@ -41,8 +41,9 @@ def main(out_dir: Path) -> None:
         nn.functional.mse_loss(model(x), y).backward()
         opt.step()
 
-    pruned = prunekit.prune(model, (x[:64],), scorer="w_out", selector="topk", width=48,
-                            calibration=(x[:2048],), refit=True)
+    pruned = prunekit.prune(
+        model, (x[:64],), scorer="w_out", selector="topk", width=48, calibration=(x[:2048],), refit=True
+    )
 
     test = torch.randn(1024, 8)
     print(f"parameters: {prunekit.count_params(model):,} -> {prunekit.count_params(pruned):,}")

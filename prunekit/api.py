@@ -17,14 +17,24 @@ from prunekit.refit import refit as refit_layers
 from prunekit.surgery import cut, verify
 
 
-def make_plan(graph: ModelGraph, scorer: str = "w_out", selector: str = "coreset", width: int | None = None,
-              keep: float | None = None, calibration=None, seed: int = 0) -> Plan:
+def make_plan(
+    graph: ModelGraph,
+    scorer: str = "w_out",
+    selector: str = "coreset",
+    width: int | None = None,
+    keep: float | None = None,
+    calibration=None,
+    seed: int = 0,
+) -> Plan:
     """Score every prunable layer of ``graph``, and select the neurons it keeps within the budget."""
     score_fn, select_fn = plugins.get_scorer(scorer), plugins.get_selector(selector)
     budget = Budget(width=width, keep=keep)
     kept_counts = allocate(graph, budget)
-    calib = calibrate(graph, calibration, gradients=getattr(score_fn, "needs_gradients", False)) \
-        if getattr(score_fn, "needs_calibration", False) else {}
+    calib = (
+        calibrate(graph, calibration, gradients=getattr(score_fn, "needs_gradients", False))
+        if getattr(score_fn, "needs_calibration", False)
+        else {}
+    )
     generator = torch.Generator().manual_seed(seed)
     layers = {}
     with torch.random.fork_rng(devices=[]):
@@ -32,13 +42,17 @@ def make_plan(graph: ModelGraph, scorer: str = "w_out", selector: str = "coreset
         for name, layer in graph.layers.items():
             scores = torch.as_tensor(score_fn.score(layer, calib.get(name))).detach().float().cpu().reshape(-1)
             if scores.numel() != layer.width or not torch.isfinite(scores).all():
-                raise PluginError(f"scorer {scorer!r} gave {scores.numel()} scores (finite: "
-                                  f"{bool(torch.isfinite(scores).all())}) for {name} of width {layer.width}")
+                raise PluginError(
+                    f"scorer {scorer!r} gave {scores.numel()} scores (finite: "
+                    f"{bool(torch.isfinite(scores).all())}) for {name} of width {layer.width}"
+                )
             k = kept_counts[name]
             idx, scales = select_fn.select(scores, k, layer, generator)
             idx = torch.as_tensor(idx).long().cpu()
             if idx.numel() != k or len(set(idx.tolist())) != k:
-                raise PluginError(f"selector {selector!r} returned {idx.numel()} indices for {name}, expected {k} distinct")
+                raise PluginError(
+                    f"selector {selector!r} returned {idx.numel()} indices for {name}, expected {k} distinct"
+                )
             order = idx.argsort()
             layers[name] = LayerPlan(
                 width=layer.width,
@@ -53,7 +67,11 @@ def make_plan(graph: ModelGraph, scorer: str = "w_out", selector: str = "coreset
 
 def plan(model: nn.Module, example_inputs, **kwargs) -> Plan:
     """The Plan that :func:`prune` would apply, without changing ``model``."""
-    return make_plan(ModelGraph(copy.deepcopy(model), example_inputs), calibration=kwargs.pop("calibration", example_inputs), **kwargs)
+    return make_plan(
+        ModelGraph(copy.deepcopy(model), example_inputs),
+        calibration=kwargs.pop("calibration", example_inputs),
+        **kwargs,
+    )
 
 
 def apply(model: nn.Module, plan: Plan, example_inputs) -> nn.Module:
@@ -65,9 +83,17 @@ def apply(model: nn.Module, plan: Plan, example_inputs) -> nn.Module:
     return pruned
 
 
-def prune(model: nn.Module, example_inputs, scorer: str = "w_out", selector: str = "coreset",
-          width: int | None = None, keep: float | None = None, calibration=None, refit: bool = False,
-          seed: int = 0) -> nn.Module:
+def prune(
+    model: nn.Module,
+    example_inputs,
+    scorer: str = "w_out",
+    selector: str = "coreset",
+    width: int | None = None,
+    keep: float | None = None,
+    calibration=None,
+    refit: bool = False,
+    seed: int = 0,
+) -> nn.Module:
     """A pruned, verified copy of ``model``; its plan is ``result.prunekit_plan``.
 
     ``example_inputs`` is a tensor or tuple of tensors (batch first) that ``model(*example_inputs)``

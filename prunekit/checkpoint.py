@@ -165,11 +165,15 @@ def load(path: Path | str, cls: type[nn.Module] | None = None) -> nn.Module:
     state = model.state_dict()
     if set(state) != set(tensors):
         missing, unexpected = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
-        raise CheckpointError(f"{path} does not match {model_cls.__name__}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise CheckpointError(
+            f"{path} does not match {model_cls.__name__}: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     shapes = description.get("shapes", {})
     for name, tensor in tensors.items():
         if list(tensor.shape) != shapes.get(name):
-            raise CheckpointError(f"{path}: tensor {name} has shape {list(tensor.shape)}, its description says {shapes.get(name)}")
+            raise CheckpointError(
+                f"{path}: tensor {name} has shape {list(tensor.shape)}, its description says {shapes.get(name)}"
+            )
         if tensor.shape != state[name].shape:
             _resize(model, name, tensor.shape)
     model.load_state_dict(tensors)

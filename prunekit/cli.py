@@ -12,8 +12,12 @@ from rich.table import Table
 from prunekit import plugins
 from prunekit.errors import PrunekitError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Neuron pruning for PyTorch MLPs.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Neuron pruning for PyTorch MLPs.",
+)
 state = {"debug": False}
 out_console = Console()
 
@@ -27,7 +31,9 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for 
 def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List scorers, selectors and targets, and plug-ins that failed to load."""
     reg = plugins.registry()
-    entries = [{"name": e.name, "kind": e.kind, "description": e.description, "source": e.source} for e in reg.listing()]
+    entries = [
+        {"name": e.name, "kind": e.kind, "description": e.description, "source": e.source} for e in reg.listing()
+    ]
     failures = [{"source": f.source, "reason": f.reason} for f in reg.failures]
     if as_json:
         typer.echo(json.dumps({"plugins": entries, "failed": failures}, indent=2))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import torch
 import typer
@@ -14,7 +13,8 @@ from prunekit.api import prune as prune_model
 from prunekit.budget import count_params
 from prunekit.cli import app, out_console
 from prunekit.errors import BadInput, Interrupted
-from prunekit.pipeline import RunConfig, RunOptions, run as run_pipeline
+from prunekit.pipeline import RunConfig, RunOptions
+from prunekit.pipeline import run as run_pipeline
 from prunekit.report import markdown_table
 
 SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
@@ -25,28 +25,34 @@ REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by
 SEED = typer.Option(0, help="Seed for training, sampling and selection.")
 
 
-def _budget(width: Optional[int], keep: Optional[float]) -> tuple[Optional[int], Optional[float]]:
+def _budget(width: int | None, keep: float | None) -> tuple[int | None, float | None]:
     return (128, None) if width is None and keep is None else (width, keep)
 
 
 @app.command()
 def run(
     target: str = typer.Argument(..., help="Target name: nerf, digits, photo, … (see `prunekit plugins`)."),
-    data: Optional[Path] = typer.Option(None, help="Data set path (target-specific). Default: the target's built-in data."),
+    data: Path | None = typer.Option(
+        None, help="Data set path (target-specific). Default: the target's built-in data."
+    ),
     scorer: str = SCORER,
     selector: str = SELECTOR,
-    width: Optional[int] = WIDTH,
-    keep: Optional[float] = KEEP,
+    width: int | None = WIDTH,
+    keep: float | None = KEEP,
     retrain: str = typer.Option("finetune", help="finetune the selected weights, or retrain from scratch."),
     refit: bool = REFIT,
     preset: str = typer.Option("smoke", help="Size of the run: smoke (seconds), demo (minutes), paper."),
-    iters: Optional[int] = typer.Option(None, help="Training iterations per stage (overrides the preset)."),
+    iters: int | None = typer.Option(None, help="Training iterations per stage (overrides the preset)."),
     seed: int = SEED,
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast, where the hardware has it)."),
     out: Path = typer.Option(Path("runs/latest"), help="Directory for report.json, report.md, renders, checkpoints."),
-    dense_checkpoint: Optional[Path] = typer.Option(None, help="Directory of a trained dense run (its dense/ folder) to reuse."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out from its last checkpoint."),
+    dense_checkpoint: Path | None = typer.Option(
+        None, help="Directory of a trained dense run (its dense/ folder) to reuse."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run in --out from its last checkpoint."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace the results of a finished run in --out."),
 ) -> None:
     """Train (or load) a dense model, prune it, retrain it, and report both side by side."""
@@ -58,16 +64,32 @@ def run(
         raise BadInput(f"--data {data} does not exist")
     width, keep = _budget(width, keep)
     options = RunOptions(data=data, preset=preset, iters=iters, seed=seed, device=device, precision=precision)
-    cfg = RunConfig(target=target, scorer=scorer, selector=selector, width=width, keep=keep, retrain=retrain,
-                    refit=refit, options=options, out=out, dense_checkpoint=dense_checkpoint, resume=resume, force=force)
+    cfg = RunConfig(
+        target=target,
+        scorer=scorer,
+        selector=selector,
+        width=width,
+        keep=keep,
+        retrain=retrain,
+        refit=refit,
+        options=options,
+        out=out,
+        dense_checkpoint=dense_checkpoint,
+        resume=resume,
+        force=force,
+    )
     try:
         report = run_pipeline(cfg)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: a checkpoint was saved in {out}; add --resume to continue") from None
     d, p = report["dense"], report["pruned"]
     h = report["headline"]
-    out_console.print(markdown_table(["", "params", h, "s/iter"],
-                                     [["dense", d["params"], d[h], d["sec_per_iter"]], ["pruned", p["params"], p[h], p["sec_per_iter"]]]))
+    out_console.print(
+        markdown_table(
+            ["", "params", h, "s/iter"],
+            [["dense", d["params"], d[h], d["sec_per_iter"]], ["pruned", p["params"], p[h], p["sec_per_iter"]]],
+        )
+    )
     out_console.print(f"report: {out / 'report.md'}")
 
 
@@ -87,8 +109,8 @@ def prune_checkpoint(
     input_dims: str = typer.Option(..., help="Feature size of each forward() input, e.g. 3,3 for NeRF (x, d)."),
     scorer: str = SCORER,
     selector: str = SELECTOR,
-    width: Optional[int] = WIDTH,
-    keep: Optional[float] = KEEP,
+    width: int | None = WIDTH,
+    keep: float | None = KEEP,
     seed: int = SEED,
     out: Path = typer.Option(..., help="Where to save the pruned model (.safetensors)."),
 ) -> None:
@@ -104,7 +126,11 @@ def prune_checkpoint(
         pruned = prune_model(dense, inputs, scorer=scorer, selector=selector, width=width, keep=keep, seed=seed)
     except RuntimeError as exc:
         raise BadInput(f"the model does not accept inputs of sizes {dims}: {str(exc).splitlines()[0]}") from None
-    path = checkpoint.save(pruned, out, config=checkpoint.read_json(checkpoint.sidecar(checkpoint.Path(model).with_suffix(".safetensors")))["config"])
+    path = checkpoint.save(
+        pruned,
+        out,
+        config=checkpoint.read_json(checkpoint.sidecar(checkpoint.Path(model).with_suffix(".safetensors")))["config"],
+    )
     out_console.print(f"{count_params(dense):,} → {count_params(pruned):,} parameters; saved {path}")
 
 

@@ -44,8 +44,7 @@ class _CatRecorder(TorchFunctionMode):
         tensors = list(args[0] if args else kwargs.pop("tensors"))
         dim = args[1] if len(args) > 1 else kwargs.pop("dim", 0)
         tensors = [
-            t if t.grad_fn is not None or not t.is_floating_point() else t + self.anchor.to(t.device)
-            for t in tensors
+            t if t.grad_fn is not None or not t.is_floating_point() else t + self.anchor.to(t.device) for t in tensors
         ]
         out = func(tensors, dim, **kwargs)
         if out.grad_fn is not None:

@@ -60,7 +60,9 @@ class Task(Protocol):
     def calibration_inputs(self, name: str) -> tuple:
         """A larger batch of real inputs, for data-aware scorers and the refit."""
 
-    def train(self, models: dict[str, nn.Module], iters: int, state_path: Path | None, resume: bool, label: str) -> TrainStats:
+    def train(
+        self, models: dict[str, nn.Module], iters: int, state_path: Path | None, resume: bool, label: str
+    ) -> TrainStats:
         """Train ``models`` jointly for ``iters`` steps (resumable from ``state_path``)."""
 
     def evaluate(self, models: dict[str, nn.Module]) -> Evaluation:
@@ -128,8 +130,16 @@ def _measure_step_time(task: Task, models: dict[str, nn.Module], steps: int) -> 
 
 def _stage(task: Task, models: dict[str, nn.Module], evaluation: Evaluation, sec_per_iter: float) -> dict:
     params = sum(count_params(m) for m in models.values())
-    widths = {n: [layer.out_features for layer in m.modules() if isinstance(layer, nn.Linear)] for n, m in models.items()}
-    return {"params": params, "size_mb": params * 4 / 1e6, "widths": widths, "sec_per_iter": sec_per_iter, **evaluation.metrics}
+    widths = {
+        n: [layer.out_features for layer in m.modules() if isinstance(layer, nn.Linear)] for n, m in models.items()
+    }
+    return {
+        "params": params,
+        "size_mb": params * 4 / 1e6,
+        "widths": widths,
+        "sec_per_iter": sec_per_iter,
+        **evaluation.metrics,
+    }
 
 
 def _reinitialise(models: dict[str, nn.Module], seed: int) -> None:
@@ -148,7 +158,9 @@ def run(cfg: RunConfig) -> dict:
     if cfg.retrain not in ("finetune", "scratch"):
         raise BadInput(f"--retrain must be finetune or scratch, got {cfg.retrain!r}")
     if cfg.options.preset not in target.presets:
-        raise BadInput(f"unknown preset {cfg.options.preset!r} for {cfg.target}; choose one of: {', '.join(target.presets)}")
+        raise BadInput(
+            f"unknown preset {cfg.options.preset!r} for {cfg.target}; choose one of: {', '.join(target.presets)}"
+        )
     prepare_out(cfg.out, cfg.force, cfg.resume)
     task = target.setup(cfg.options)
     (cfg.out / "dense").mkdir(exist_ok=True)
@@ -168,8 +180,17 @@ def run(cfg: RunConfig) -> dict:
 
     t0 = time.perf_counter()
     pruned = {
-        name: prune(m, task.example_inputs(name), scorer=cfg.scorer, selector=cfg.selector, width=budget.width,
-                    keep=budget.keep, calibration=task.calibration_inputs(name), refit=cfg.refit, seed=cfg.options.seed)
+        name: prune(
+            m,
+            task.example_inputs(name),
+            scorer=cfg.scorer,
+            selector=cfg.selector,
+            width=budget.width,
+            keep=budget.keep,
+            calibration=task.calibration_inputs(name),
+            refit=cfg.refit,
+            seed=cfg.options.seed,
+        )
         for name, m in dense.items()
     }
     prune_seconds = time.perf_counter() - t0
@@ -209,6 +230,8 @@ def run(cfg: RunConfig) -> dict:
         "sec_per_iter": pruned_sec / dense_sec,
     }
     if "render_seconds" in dense_eval.metrics:
-        report["ratios"]["render_seconds"] = pruned_eval.metrics["render_seconds"] / dense_eval.metrics["render_seconds"]
+        report["ratios"]["render_seconds"] = (
+            pruned_eval.metrics["render_seconds"] / dense_eval.metrics["render_seconds"]
+        )
     write_report(cfg.out, report)
     return report

@@ -46,7 +46,13 @@ class Plan:
             "format": FORMAT,
             "info": self.info,
             "layers": {
-                name: {"width": lp.width, "kept": lp.kept, "members": lp.members, "scales": lp.scales, "scores": lp.scores}
+                name: {
+                    "width": lp.width,
+                    "kept": lp.kept,
+                    "members": lp.members,
+                    "scales": lp.scales,
+                    "scores": lp.scores,
+                }
                 for name, lp in self.layers.items()
             },
         }
@@ -58,9 +64,13 @@ class Plan:
         layers = {}
         for name, d in (data.get("layers") or {}).items():
             try:
-                lp = LayerPlan(int(d["width"]), [int(i) for i in d["kept"]], [str(m) for m in d["members"]],
-                               None if d.get("scales") is None else [float(s) for s in d["scales"]],
-                               None if d.get("scores") is None else [float(s) for s in d["scores"]])
+                lp = LayerPlan(
+                    int(d["width"]),
+                    [int(i) for i in d["kept"]],
+                    [str(m) for m in d["members"]],
+                    None if d.get("scales") is None else [float(s) for s in d["scales"]],
+                    None if d.get("scores") is None else [float(s) for s in d["scores"]],
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise CheckpointError(f"plan layer {name!r} is malformed: {exc!r}") from None
             _check_layer(name, lp)
@@ -79,7 +89,7 @@ class Plan:
     def check_shapes(self, model: nn.Module) -> None:
         """Raise if ``model``'s layers do not have the widths this plan gives them."""
         modules = dict(model.named_modules())
-        for name, lp in self.layers.items():
+        for lp in self.layers.values():
             for member in lp.members:
                 m = modules.get(member)
                 if not isinstance(m, nn.Linear) or m.out_features != len(lp.kept):
@@ -90,7 +100,9 @@ class Plan:
 def _check_layer(name: str, lp: LayerPlan) -> None:
     if lp.width < 1 or not lp.kept or lp.kept != sorted(set(lp.kept)) or not 0 <= lp.kept[0] <= lp.kept[-1] < lp.width:
         raise CheckpointError(f"plan layer {name!r}: kept must be sorted distinct indices in [0, {lp.width})")
-    if lp.scales is not None and (len(lp.scales) != len(lp.kept) or not all(math.isfinite(s) and s > 0 for s in lp.scales)):
+    if lp.scales is not None and (
+        len(lp.scales) != len(lp.kept) or not all(math.isfinite(s) and s > 0 for s in lp.scales)
+    ):
         raise CheckpointError(f"plan layer {name!r}: scales must be one positive finite number per kept neuron")
     if lp.scores is not None and len(lp.scores) != lp.width:
         raise CheckpointError(f"plan layer {name!r}: scores must have one number per neuron")

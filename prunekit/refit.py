@@ -60,7 +60,9 @@ def refit(dense: nn.Module, pruned: nn.Module, plan: Plan, calibration, ridge: f
         y = y.reshape(-1, y.shape[-1])
         a = torch.cat([x, torch.ones_like(x[:, :1])], dim=1) if layer.bias is not None else x
         gram = a.T @ a
-        gram += ridge * gram.diagonal().mean().clamp_min(1e-12) * torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
+        gram += (
+            ridge * gram.diagonal().mean().clamp_min(1e-12) * torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
+        )
         solution = torch.linalg.solve(gram, a.T @ y).T  # (out, in [+1])
         with torch.no_grad():
             layer.weight.copy_(solution[:, : layer.in_features])

@@ -45,17 +45,21 @@ def write_report(out: Path, report: dict) -> None:
     write_json(out / "report.json", _clean(report))
     dense, pruned = report["dense"], report["pruned"]
     keys = [k for k in dense if k != "widths" and k in pruned]
-    rows = [[k, dense[k], pruned[k], (pruned[k] / dense[k]) if isinstance(dense[k], (int, float)) and dense[k] else ""]
-            for k in keys]
+    rows = [
+        [k, dense[k], pruned[k], (pruned[k] / dense[k]) if isinstance(dense[k], (int, float)) and dense[k] else ""]
+        for k in keys
+    ]
     md = [
         f"# prunekit run: {report['target']}\n",
         f"scorer `{report['scorer']}`, selector `{report['selector']}`, budget {_fmt(report['budget'])}, "
         f"retrain `{report['retrain']}`, refit {report['refit']}, seed {report['seed']}, preset `{report['preset']}`, "
-        f"{report['iters']} iterations per stage on {report['device']}; pruning took {report['prune_seconds']:.3f} s.\n",
+        f"{report['iters']} iterations per stage on {report['device']}; "
+        f"pruning took {report['prune_seconds']:.3f} s.\n",
         markdown_table(["", "dense", "pruned", "pruned ÷ dense"], rows),
         "\nWidths of the linear layers (outputs):\n",
-        markdown_table(["model", "dense", "pruned"],
-                       [[n, dense["widths"][n], pruned["widths"][n]] for n in dense["widths"]]),
+        markdown_table(
+            ["model", "dense", "pruned"], [[n, dense["widths"][n], pruned["widths"][n]] for n in dense["widths"]]
+        ),
         f"\nBefore retraining, the pruned model scored: {_fmt(report['pruned_before_retrain'])}.\n",
     ]
     if report.get("files"):

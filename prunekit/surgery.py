@@ -86,7 +86,8 @@ def verify(dense: nn.Module, pruned: nn.Module, plan: Plan, example_inputs) -> f
         dense.train(was[0]), pruned.train(was[1])
     if not err <= tol:
         raise VerificationError(
-            f"pruned model differs from the dense model with dropped neurons zeroed (relative error {err:.2e} > {tol:.0e}); "
+            f"pruned model differs from the dense model with dropped neurons zeroed "
+            f"(relative error {err:.2e} > {tol:.0e}); "
             "the surgery mis-mapped a layer, or a pruned layer feeds an activation with f(0) != 0"
         )
     return err

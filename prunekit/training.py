@@ -57,7 +57,7 @@ def _load_state(path: Path, models: dict[str, nn.Module], opt: torch.optim.Optim
         groups = json.loads(meta["param_groups"])
         for n, m in models.items():
             prefix = f"model.{n}."
-            m.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            m.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
         state: dict[int, dict] = {}
         for k, v in tensors.items():
             if k.startswith("opt."):

@@ -28,7 +28,9 @@ class TwoHeadField(nn.Module):
         super().__init__()
         self.config = {"width": width, "module_encoding": module_encoding}
         self.enc = Fourier(10) if module_encoding else None
-        self.layers = nn.ModuleList([nn.Linear(63, width)] + [nn.Linear(width + 63 * (i == 5), width) for i in range(1, 8)])
+        self.layers = nn.ModuleList(
+            [nn.Linear(63, width)] + [nn.Linear(width + 63 * (i == 5), width) for i in range(1, 8)]
+        )
         self.alpha = nn.Linear(width, 1)
         self.feat = nn.Linear(width, width)
         self.branch = nn.Linear(width + 27, width // 2)

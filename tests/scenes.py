@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-
 from prunekit_nerf.data.procedural import ANGLE_X, look_at, shade
 from prunekit_nerf.rays import camera_rays
 
@@ -42,8 +41,12 @@ def write_blender(root: Path, size: int = 12, counts=(6, 2, 2), with_extension: 
         for i in range(n):
             pose, img = next(views)
             _png(root / split / f"r_{i}.png", img)
-            frames.append({"file_path": f"./{split}/r_{i}" + (".png" if with_extension else ""),
-                           "transform_matrix": pose.tolist()})
+            frames.append(
+                {
+                    "file_path": f"./{split}/r_{i}" + (".png" if with_extension else ""),
+                    "transform_matrix": pose.tolist(),
+                }
+            )
         (root / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": ANGLE_X, "frames": frames}))
     return root
 
@@ -56,8 +59,19 @@ def write_transforms(root: Path, size: int = 12, n: int = 9) -> Path:
         _png(root / "images" / f"frame_{i:04d}.jpg".replace(".jpg", ".png"), img, mode="RGB")
         frames.append({"file_path": f"images/frame_{i:04d}.png", "transform_matrix": pose.tolist()})
     focal = 0.5 * size / math.tan(0.5 * ANGLE_X)
-    meta = {"fl_x": 2 * focal, "fl_y": 2 * focal, "cx": size, "cy": size, "w": 2 * size, "h": 2 * size,
-            "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "frames": frames}
+    meta = {
+        "fl_x": 2 * focal,
+        "fl_y": 2 * focal,
+        "cx": size,
+        "cy": size,
+        "w": 2 * size,
+        "h": 2 * size,
+        "k1": 0.0,
+        "k2": 0.0,
+        "p1": 0.0,
+        "p2": 0.0,
+        "frames": frames,
+    }
     (root / "transforms.json").write_text(json.dumps(meta))
     return root
 

@@ -29,10 +29,17 @@ def test_keep_budget_is_close_and_counted_exactly(keep):
     assert params_after(g, pruned.prunekit_plan.widths) == prunekit.count_params(pruned)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"width": 0}, "positive"), ({"width": -3}, "positive"), ({"width": 999}, "larger than"),
-    ({"keep": 0.0}, "(0, 1]"), ({"keep": 1.5}, "(0, 1]"), ({}, "exactly one"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"width": 0}, "positive"),
+        ({"width": -3}, "positive"),
+        ({"width": 999}, "larger than"),
+        ({"keep": 0.0}, "(0, 1]"),
+        ({"keep": 1.5}, "(0, 1]"),
+        ({}, "exactly one"),
+    ],
+)
 def test_bad_budgets(kwargs, message):
     with pytest.raises(BadInput, match=message.replace("(", r"\(").replace("]", r"\]")):
         prunekit.prune(TwoHeadField(width=32), (X, D), **kwargs)

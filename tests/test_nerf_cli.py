@@ -27,8 +27,9 @@ def check_report(out):
 
 def test_issue_command_without_data(tmp_path):
     out = tmp_path / "run"
-    proc = prunekit("run", "nerf", "--scorer", "w_out", "--selector", "coreset", "--width", "128",
-                    "--preset", "smoke", "--out", out)
+    proc = prunekit(
+        "run", "nerf", "--scorer", "w_out", "--selector", "coreset", "--width", "128", "--preset", "smoke", "--out", out
+    )
     assert proc.returncode == 0, proc.stderr
     r = check_report(out)
     assert r["pruned"]["widths"]["coarse"][:8] == [128] * 8 and r["pruned"]["params"] == 2 * 158_660
@@ -38,8 +39,22 @@ def test_issue_command_without_data(tmp_path):
 def test_each_data_format(tmp_path, writer):
     data = writer(tmp_path / "scene with spaces é")
     out = tmp_path / "out"
-    proc = prunekit("run", "nerf", "--data", data, "--preset", "smoke", "--iters", "4", "--keep", "0.5",
-                    "--selector", "topk", "--out", out)
+    proc = prunekit(
+        "run",
+        "nerf",
+        "--data",
+        data,
+        "--preset",
+        "smoke",
+        "--iters",
+        "4",
+        "--keep",
+        "0.5",
+        "--selector",
+        "topk",
+        "--out",
+        out,
+    )
     assert proc.returncode == 0, proc.stderr
     check_report(out)
 
@@ -55,8 +70,20 @@ def test_dense_checkpoint_is_reused(tmp_path):
     first = tmp_path / "first"
     assert prunekit("run", "nerf", "--preset", "smoke", "--iters", "3", "--out", first).returncode == 0
     second = tmp_path / "second"
-    proc = prunekit("run", "nerf", "--preset", "smoke", "--iters", "3", "--retrain", "scratch",
-                    "--dense-checkpoint", first / "dense", "--out", second)
+    proc = prunekit(
+        "run",
+        "nerf",
+        "--preset",
+        "smoke",
+        "--iters",
+        "3",
+        "--retrain",
+        "scratch",
+        "--dense-checkpoint",
+        first / "dense",
+        "--out",
+        second,
+    )
     assert proc.returncode == 0, proc.stderr
     a, b = report(first), report(second)
     assert b["training"]["dense"] is None and b["retrain"] == "scratch"

@@ -41,8 +41,12 @@ def test_third_party_scorer_is_listed_and_used_by_name(tmp_path):
 
 
 def test_prune_your_mlp_example(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "prune_your_mlp.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "prune_your_mlp.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "parameters: 35,458 -> " in proc.stdout and "identical outputs = True" in proc.stdout
     assert (tmp_path / "my_mlp_pruned.safetensors").exists() and (tmp_path / "my_mlp_pruned.json").exists()

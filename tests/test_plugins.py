@@ -70,11 +70,16 @@ def _fake_distribution(root, name, module_source):
     (info / "entry_points.txt").write_text(f"[prunekit]\n{name} = {name}\n")
 
 
-@pytest.mark.parametrize("source, reason", [
-    ("raise ImportError('needs a missing package')", "import failed: ImportError: needs a missing package"),
-    ("from prunekit.hookspecs import hookimpl\n@hookimpl\ndef register_targets(register):\n    register(42)\n",
-     "a target without a valid name"),
-])
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        ("raise ImportError('needs a missing package')", "import failed: ImportError: needs a missing package"),
+        (
+            "from prunekit.hookspecs import hookimpl\n@hookimpl\ndef register_targets(register):\n    register(42)\n",
+            "a target without a valid name",
+        ),
+    ],
+)
 def test_cli_lists_a_broken_installed_plugin_and_keeps_working(tmp_path, source, reason):
     _fake_distribution(tmp_path, "broken_plugin", source)
     env = {"PYTHONPATH": str(tmp_path)}

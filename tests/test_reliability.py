@@ -55,14 +55,23 @@ def test_malformed_json(scene, tmp_path):
     assert_one_line_error(run_nerf(scene, tmp_path), "transforms_train.json is not valid JSON")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m: m.update(frames={"a": 1}), "'frames' list"),
-    (lambda m: m["frames"][0].pop("transform_matrix"), "frame 0 needs"),
-    (lambda m: m["frames"][1].update(transform_matrix=[[1, 0, 0], [0, 1, 0], [0, 0, 1]]), "frame 1: transform_matrix must be 4x4"),
-    (lambda m: m.pop("camera_angle_x"), "camera_angle_x missing"),
-    (lambda m: m["frames"][2]["transform_matrix"][0].__setitem__(3, float("nan")), "frame 2: transform_matrix has NaN"),
-    (lambda m: m.update(frames=[]), "train split is empty"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(frames={"a": 1}), "'frames' list"),
+        (lambda m: m["frames"][0].pop("transform_matrix"), "frame 0 needs"),
+        (
+            lambda m: m["frames"][1].update(transform_matrix=[[1, 0, 0], [0, 1, 0], [0, 0, 1]]),
+            "frame 1: transform_matrix must be 4x4",
+        ),
+        (lambda m: m.pop("camera_angle_x"), "camera_angle_x missing"),
+        (
+            lambda m: m["frames"][2]["transform_matrix"][0].__setitem__(3, float("nan")),
+            "frame 2: transform_matrix has NaN",
+        ),
+        (lambda m: m.update(frames=[]), "train split is empty"),
+    ],
+)
 def test_wrong_json_content(scene, tmp_path, change, message):
     edit_json(scene / "transforms_train.json", change)
     assert_one_line_error(run_nerf(scene, tmp_path), message)
@@ -90,19 +99,22 @@ def test_images_of_different_sizes(scene, tmp_path):
     assert_one_line_error(run_nerf(scene, tmp_path), "differ in size: ", "r_3.png")
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--scorer", "nope"), "unknown scorer 'nope'; choose one of:"),
-    (("--selector", "nope"), "unknown selector 'nope'; choose one of:"),
-    (("--width", "0"), "--width must be a positive integer"),
-    (("--width", "-4"), "--width must be a positive integer"),
-    (("--width", "1000"), "larger than the model's widest prunable layer (256)"),
-    (("--keep", "0"), "--keep must be in (0, 1]"),
-    (("--keep", "1.5"), "--keep must be in (0, 1]"),
-    (("--width", "64", "--keep", "0.5"), "exactly one of --width or --keep"),
-    (("--retrain", "sometimes"), "--retrain must be finetune or scratch"),
-    (("--preset", "huge"), "unknown preset 'huge'"),
-    (("--device", "tpu"), "--device must be auto, cpu or cuda"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--scorer", "nope"), "unknown scorer 'nope'; choose one of:"),
+        (("--selector", "nope"), "unknown selector 'nope'; choose one of:"),
+        (("--width", "0"), "--width must be a positive integer"),
+        (("--width", "-4"), "--width must be a positive integer"),
+        (("--width", "1000"), "larger than the model's widest prunable layer (256)"),
+        (("--keep", "0"), "--keep must be in (0, 1]"),
+        (("--keep", "1.5"), "--keep must be in (0, 1]"),
+        (("--width", "64", "--keep", "0.5"), "exactly one of --width or --keep"),
+        (("--retrain", "sometimes"), "--retrain must be finetune or scratch"),
+        (("--preset", "huge"), "unknown preset 'huge'"),
+        (("--device", "tpu"), "--device must be auto, cpu or cuda"),
+    ],
+)
 def test_bad_flags(tmp_path, args, message):
     proc = prunekit("run", "nerf", *SMOKE, "--out", tmp_path / "o", *args)
     assert_one_line_error(proc, message)
@@ -110,7 +122,9 @@ def test_bad_flags(tmp_path, args, message):
 
 
 def test_unknown_target(tmp_path):
-    assert_one_line_error(prunekit("run", "nope", "--out", tmp_path / "o"), "unknown target 'nope'; choose one of:", "nerf")
+    assert_one_line_error(
+        prunekit("run", "nope", "--out", tmp_path / "o"), "unknown target 'nope'; choose one of:", "nerf"
+    )
 
 
 def test_out_is_a_file_or_unwritable_or_finished(tmp_path):
@@ -147,18 +161,33 @@ def test_prune_and_inspect_commands(tmp_path):
 
     path = pk.save(TwoHeadField(width=32), tmp_path / "field.safetensors")
     out = tmp_path / "pruned.safetensors"
-    proc = prunekit("prune", path, "--input-dims", "3,3", "--width", "8", "--selector", "topk", "--out", out,
-                    env={"PYTHONPATH": os.path.dirname(__file__)})
+    proc = prunekit(
+        "prune",
+        path,
+        "--input-dims",
+        "3,3",
+        "--width",
+        "8",
+        "--selector",
+        "topk",
+        "--out",
+        out,
+        env={"PYTHONPATH": os.path.dirname(__file__)},
+    )
     assert proc.returncode == 0, proc.stderr
     shown = prunekit("inspect", out, env={"PYTHONPATH": os.path.dirname(__file__)})
     assert json.loads(shown.stdout)["widths"]["feat"] == 8
-    assert_one_line_error(prunekit("prune", path, "--input-dims", "3,3", "--out", out,
-                                   env={"PYTHONPATH": os.path.dirname(__file__)}), "already exists")
+    assert_one_line_error(
+        prunekit("prune", path, "--input-dims", "3,3", "--out", out, env={"PYTHONPATH": os.path.dirname(__file__)}),
+        "already exists",
+    )
     assert_one_line_error(prunekit("prune", path, "--input-dims", "x", "--out", tmp_path / "z"), "--input-dims")
     assert_one_line_error(prunekit("inspect", tmp_path / "missing.safetensors"), "not found")
     data = out.read_bytes()
     out.write_bytes(data[:100])
-    assert_one_line_error(prunekit("inspect", out, env={"PYTHONPATH": os.path.dirname(__file__)}), "truncated or corrupt")
+    assert_one_line_error(
+        prunekit("inspect", out, env={"PYTHONPATH": os.path.dirname(__file__)}), "truncated or corrupt"
+    )
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -178,7 +207,10 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def _metrics(r):
-    return {s: {k: v for k, v in r[s].items() if k in ("params", "accuracy", "test_loss", "widths")} for s in ("dense", "pruned")}
+    return {
+        s: {k: v for k, v in r[s].items() if k in ("params", "accuracy", "test_loss", "widths")}
+        for s in ("dense", "pruned")
+    }
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
@@ -188,7 +220,9 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     out = tmp_path / "killed"
     env = dict(os.environ, PRUNEKIT_PROGRESS="0")
     exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
-    proc = subprocess.Popen([exe, *args, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, *args, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     state = out / "dense" / "train_state.safetensors"
     deadline = time.time() + 120
     while not state.exists() and time.time() < deadline and proc.poll() is None:
@@ -205,8 +239,13 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     out = tmp_path / "int"
     exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
-    proc = subprocess.Popen([exe, "run", "digits", "--iters", "100000", "--out", str(out)],
-                            env=dict(os.environ, PRUNEKIT_PROGRESS="0"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [exe, "run", "digits", "--iters", "100000", "--out", str(out)],
+        env=dict(os.environ, PRUNEKIT_PROGRESS="0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     state = out / "dense" / "train_state.safetensors"
     deadline = time.time() + 120
     while not state.exists() and time.time() < deadline:

@@ -65,8 +65,16 @@ class ArrayTask:
             return self.loss(model(self.x_train[idx]), self.y_train[idx])
 
         lr = self.p["lr"]
-        return training.train(models, loss_at, iters, lambda s: lr * 0.5 * (1 + np.cos(np.pi * s / iters)),
-                              state_path, resume, checkpoint_every=max(10, iters // 10), label=f"{label}")
+        return training.train(
+            models,
+            loss_at,
+            iters,
+            lambda s: lr * 0.5 * (1 + np.cos(np.pi * s / iters)),
+            state_path,
+            resume,
+            checkpoint_every=max(10, iters // 10),
+            label=f"{label}",
+        )
 
     def evaluate(self, models) -> Evaluation:
         (model,) = models.values()

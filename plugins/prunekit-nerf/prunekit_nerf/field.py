@@ -33,8 +33,9 @@ class FieldConfig:
 class NeRFField(nn.Module):
     """(position, unit view direction) → (rgb in [0, 1], raw density)."""
 
-    def __init__(self, depth: int = 8, width: int = 256, skip: int = 4, pos_frequencies: int = 10,
-                 dir_frequencies: int = 4) -> None:
+    def __init__(
+        self, depth: int = 8, width: int = 256, skip: int = 4, pos_frequencies: int = 10, dir_frequencies: int = 4
+    ) -> None:
         super().__init__()
         self.config = FieldConfig(depth, width, skip, pos_frequencies, dir_frequencies)
         pos_dim, dir_dim = 3 + 6 * pos_frequencies, 3 + 6 * dir_frequencies

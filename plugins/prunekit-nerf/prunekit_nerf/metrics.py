@@ -18,5 +18,6 @@ def ssim(pred: torch.Tensor, gt: torch.Tensor) -> float:
     """SSIM of two (H, W, 3) images in [0, 1], Gaussian-weighted as in Wang et al. 2004."""
     a, b = pred.detach().cpu().numpy().astype(np.float64), gt.detach().cpu().numpy().astype(np.float64)
     win = min(11, min(a.shape[:2]) // 2 * 2 - 1)
-    return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0, gaussian_weights=win == 11,
-                                       win_size=max(3, win)))
+    return float(
+        structural_similarity(a, b, channel_axis=-1, data_range=1.0, gaussian_weights=win == 11, win_size=max(3, win))
+    )

@@ -17,12 +17,18 @@ def undistort(u: torch.Tensor, v: torch.Tensor, k1: float, k2: float, p1: float,
     return x, y
 
 
-def camera_rays(height: int, width: int, intrinsics: torch.Tensor, c2w: torch.Tensor,
-                distortion: tuple[float, float, float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def camera_rays(
+    height: int,
+    width: int,
+    intrinsics: torch.Tensor,
+    c2w: torch.Tensor,
+    distortion: tuple[float, float, float, float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Origins and (unnormalised) directions of every pixel's ray, each (H·W, 3), pixel centres at +0.5."""
     fx, fy, cx, cy = (float(v) for v in intrinsics)
-    j, i = torch.meshgrid(torch.arange(height, dtype=torch.float32) + 0.5,
-                          torch.arange(width, dtype=torch.float32) + 0.5, indexing="ij")
+    j, i = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32) + 0.5, torch.arange(width, dtype=torch.float32) + 0.5, indexing="ij"
+    )
     u, v = (i - cx) / fx, (j - cy) / fy
     if distortion is not None and any(distortion):
         u, v = undistort(u, v, *distortion)
@@ -40,6 +46,7 @@ def ndc_rays(height: int, width: int, focal: float, near: float, origins: torch.
     ox, oy, oz = origins.unbind(-1)
     dx, dy, dz = dirs.unbind(-1)
     o = torch.stack([-focal / (width / 2) * ox / oz, -focal / (height / 2) * oy / oz, 1 + 2 * near / oz], -1)
-    d = torch.stack([-focal / (width / 2) * (dx / dz - ox / oz), -focal / (height / 2) * (dy / dz - oy / oz),
-                     -2 * near / oz], -1)
+    d = torch.stack(
+        [-focal / (width / 2) * (dx / dz - ox / oz), -focal / (height / 2) * (dy / dz - oy / oz), -2 * near / oz], -1
+    )
     return o, d

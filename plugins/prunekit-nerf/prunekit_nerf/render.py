@@ -20,7 +20,9 @@ class RenderConfig:
 
 def composite(rgb: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor, dirs: torch.Tensor, white: bool):
     """Alpha-composite samples along each ray: returns (colour (R, 3), weights (R, S), opacity (R,))."""
-    deltas = torch.cat([z[:, 1:] - z[:, :-1], torch.full_like(z[:, :1], 1e10)], dim=-1) * dirs.norm(dim=-1, keepdim=True)
+    deltas = torch.cat([z[:, 1:] - z[:, :-1], torch.full_like(z[:, :1], 1e10)], dim=-1) * dirs.norm(
+        dim=-1, keepdim=True
+    )
     alpha = 1.0 - torch.exp(-torch.relu(sigma) * deltas)
     transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-10], -1), -1)[:, :-1]
     weights = alpha * transmittance
@@ -40,12 +42,26 @@ def _query(field: nn.Module, origins, dirs, z, autocast: bool):
     return rgb.float().reshape(*shape, 3), sigma.float().reshape(shape)
 
 
-def render_rays(models: dict[str, nn.Module], origins: torch.Tensor, dirs: torch.Tensor, near: float, far: float,
-                cfg: RenderConfig, perturb: bool, generator: torch.Generator | None = None, autocast: bool = False):
+def render_rays(
+    models: dict[str, nn.Module],
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    near: float,
+    far: float,
+    cfg: RenderConfig,
+    perturb: bool,
+    generator: torch.Generator | None = None,
+    autocast: bool = False,
+):
     """Colours of rays (R, 3) through the coarse field and, if present, the fine one: {'coarse', 'fine', 'opacity'}."""
     n = origins.shape[0]
-    z = stratified(torch.full((n, 1), near, device=origins.device), torch.full((n, 1), far, device=origins.device),
-                   cfg.coarse_samples, perturb, generator)
+    z = stratified(
+        torch.full((n, 1), near, device=origins.device),
+        torch.full((n, 1), far, device=origins.device),
+        cfg.coarse_samples,
+        perturb,
+        generator,
+    )
     rgb, sigma = _query(models["coarse"], origins, dirs, z, autocast)
     coarse, weights, opacity = composite(rgb, sigma, z, dirs, cfg.white_background)
     out = {"coarse": coarse, "opacity": opacity}
@@ -58,11 +74,20 @@ def render_rays(models: dict[str, nn.Module], origins: torch.Tensor, dirs: torch
 
 
 @torch.no_grad()
-def render_image(models: dict[str, nn.Module], origins: torch.Tensor, dirs: torch.Tensor, near: float, far: float,
-                 cfg: RenderConfig, autocast: bool = False) -> torch.Tensor:
+def render_image(
+    models: dict[str, nn.Module],
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    near: float,
+    far: float,
+    cfg: RenderConfig,
+    autocast: bool = False,
+) -> torch.Tensor:
     """The final colour of every ray, rendered ``cfg.chunk`` rays at a time to bound memory."""
     parts = []
     for s in range(0, origins.shape[0], cfg.chunk):
-        out = render_rays(models, origins[s:s + cfg.chunk], dirs[s:s + cfg.chunk], near, far, cfg, False, autocast=autocast)
+        out = render_rays(
+            models, origins[s : s + cfg.chunk], dirs[s : s + cfg.chunk], near, far, cfg, False, autocast=autocast
+        )
         parts.append(out.get("fine", out["coarse"]))
     return torch.cat(parts).clamp(0, 1)

@@ -16,8 +16,9 @@ def stratified(near: torch.Tensor, far: torch.Tensor, n: int, perturb: bool, gen
     return edges[:, :-1] + (edges[:, 1:] - edges[:, :-1]) * u
 
 
-def hierarchical(z: torch.Tensor, weights: torch.Tensor, n: int, perturb: bool,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def hierarchical(
+    z: torch.Tensor, weights: torch.Tensor, n: int, perturb: bool, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """n more depths per ray drawn from the piecewise-constant pdf of the coarse ``weights``.
 
     Bins lie between midpoints of the coarse depths; the end weights are dropped as in the reference.

@@ -72,9 +72,12 @@ class NerfTask:
         self.crop = centre_pixels(len(train.images), h, w, self.p["precrop_frac"]).to(self.device)
         self.precrop = self.p["precrop_iters"] if self.scene.white_background else 0
         test = self.scene.splits["test"]
-        n_test = len(test.images) if self.p["max_test_views"] is None else min(len(test.images), self.p["max_test_views"])
-        self.test = Split(test.images[:n_test], test.poses[:n_test], test.intrinsics[:n_test], test.names[:n_test],
-                          test.distortion)
+        n_test = (
+            len(test.images) if self.p["max_test_views"] is None else min(len(test.images), self.p["max_test_views"])
+        )
+        self.test = Split(
+            test.images[:n_test], test.poses[:n_test], test.intrinsics[:n_test], test.names[:n_test], test.distortion
+        )
         mean_colour = train.images.reshape(-1, 3).mean(0)
         self.constant_psnr = float(np.mean([psnr(mean_colour.expand_as(im), im) for im in self.test.images]))
 
@@ -111,14 +114,31 @@ class NerfTask:
     def train(self, models, iters, state_path: Path | None, resume: bool, label: str) -> training.TrainStats:
         def loss_at(step: int) -> torch.Tensor:
             idx, g = self._batch(step)
-            out = render_rays(models, self.rays[0][idx], self.rays[1][idx], self.scene.near, self.scene.far,
-                              self.render, True, g, self.autocast)
+            out = render_rays(
+                models,
+                self.rays[0][idx],
+                self.rays[1][idx],
+                self.scene.near,
+                self.scene.far,
+                self.render,
+                True,
+                g,
+                self.autocast,
+            )
             target = self.rays[2][idx]
             return sum(torch.mean((out[k] - target) ** 2) for k in ("coarse", "fine") if k in out)
 
         lr, decay = self.p["lr"], self.p["lr_decay_steps"]
-        return training.train(models, loss_at, iters, lambda s: lr * 0.1 ** (s / decay), state_path, resume,
-                              checkpoint_every=max(10, min(500, iters // 10)), label=f"nerf {label}")
+        return training.train(
+            models,
+            loss_at,
+            iters,
+            lambda s: lr * 0.1 ** (s / decay),
+            state_path,
+            resume,
+            checkpoint_every=max(10, min(500, iters // 10)),
+            label=f"nerf {label}",
+        )
 
     # --- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, models) -> Evaluation:
@@ -131,16 +151,28 @@ class NerfTask:
             if self.scene.ndc:
                 o, d = ndc_rays(h, w, float(intr[0]), 1.0, o, d)
             t0 = time.perf_counter()
-            img = render_image(models, o.to(self.device), d.to(self.device), self.scene.near, self.scene.far,
-                               self.render, self.autocast)
+            img = render_image(
+                models,
+                o.to(self.device),
+                d.to(self.device),
+                self.scene.near,
+                self.scene.far,
+                self.render,
+                self.autocast,
+            )
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             seconds += time.perf_counter() - t0
             preds.append(img.reshape(h, w, 3).cpu())
         p = float(np.mean([psnr(a, b) for a, b in zip(preds, self.test.images)]))
         s = float(np.mean([ssim(a, b) for a, b in zip(preds, self.test.images)]))
-        metrics = {"psnr": p, "ssim": s, "render_seconds": seconds / len(preds),
-                   "collapsed": p < self.constant_psnr + COLLAPSE_MARGIN_DB, "constant_colour_psnr": self.constant_psnr}
+        metrics = {
+            "psnr": p,
+            "ssim": s,
+            "render_seconds": seconds / len(preds),
+            "collapsed": p < self.constant_psnr + COLLAPSE_MARGIN_DB,
+            "constant_colour_psnr": self.constant_psnr,
+        }
         return Evaluation(metrics, preds)
 
     def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:

@@ -24,8 +24,10 @@ def detect(path: Path) -> str:
         return "transforms"
     if (path / "poses_bounds.npy").exists():
         return "llff"
-    raise BadInput(f"--data {path}: no transforms_train.json (Blender), transforms.json (instant-ngp) "
-                   "or poses_bounds.npy (LLFF) found")
+    raise BadInput(
+        f"--data {path}: no transforms_train.json (Blender), transforms.json (instant-ngp) "
+        "or poses_bounds.npy (LLFF) found"
+    )
 
 
 def load_scene(path: Path | None, resolution: int = 32, views: int = 24, test_views: int = 4) -> Scene:

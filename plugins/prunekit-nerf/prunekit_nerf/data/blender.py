@@ -46,7 +46,9 @@ def load(root: Path, white_background: bool = True) -> Scene:
         h, w = images.shape[1:3]
         focal = 0.5 * w / math.tan(0.5 * angle)
         intr = torch.tensor([[focal, focal, w / 2, h / 2]] * len(frames), dtype=torch.float32).reshape(-1, 4)
-        splits[name] = Split(images, torch.stack(poses) if poses else torch.zeros(0, 4, 4), intr, [p.name for p in paths])
+        splits[name] = Split(
+            images, torch.stack(poses) if poses else torch.zeros(0, 4, 4), intr, [p.name for p in paths]
+        )
     if "train" not in splits:
         raise BadInput(f"{root}: no transforms_train.json")
     splits.setdefault("test", splits.get("val", splits["train"]))

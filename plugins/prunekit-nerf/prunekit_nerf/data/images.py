@@ -63,6 +63,8 @@ def read_images(paths: list[Path], white_background: bool, split: str) -> torch.
     first = tuple(images[0].shape[:2]) if images else None
     for path, im in zip(paths, images):
         if tuple(im.shape[:2]) != first:
-            raise BadInput(f"images of the {split} split differ in size: {path} is {tuple(im.shape[:2])}, "
-                           f"{paths[0].name} is {first}")
+            raise BadInput(
+                f"images of the {split} split differ in size: {path} is {tuple(im.shape[:2])}, "
+                f"{paths[0].name} is {first}"
+            )
     return torch.stack(images) if images else torch.zeros(0, 1, 1, 3)

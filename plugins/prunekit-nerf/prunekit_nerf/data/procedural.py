@@ -15,12 +15,14 @@ from prunekit_nerf.data.scene import Scene, Split
 from prunekit_nerf.rays import camera_rays
 
 ANGLE_X = 0.6911112070083618
-SPHERES = torch.tensor([  # x, y, z, radius, r, g, b
-    [0.0, 0.0, 0.0, 0.8, 0.85, 0.25, 0.2],
-    [0.9, 0.5, 0.3, 0.45, 0.2, 0.6, 0.9],
-    [-0.7, -0.6, 0.5, 0.4, 0.95, 0.8, 0.2],
-    [-0.3, 0.8, -0.6, 0.35, 0.3, 0.8, 0.35],
-])
+SPHERES = torch.tensor(
+    [  # x, y, z, radius, r, g, b
+        [0.0, 0.0, 0.0, 0.8, 0.85, 0.25, 0.2],
+        [0.9, 0.5, 0.3, 0.45, 0.2, 0.6, 0.9],
+        [-0.7, -0.6, 0.5, 0.4, 0.95, 0.8, 0.2],
+        [-0.3, 0.8, -0.6, 0.35, 0.3, 0.8, 0.35],
+    ]
+)
 LIGHT = torch.tensor([0.4, 0.5, 0.77])
 
 
@@ -66,7 +68,8 @@ def load(resolution: int = 32, views: int = 24, test_views: int = 4, seed: int =
             o, d = camera_rays(resolution, resolution, intr, pose)
             images.append(shade(o, d).reshape(resolution, resolution, 3))
             poses.append(pose)
-        splits[name] = Split(torch.stack(images), torch.stack(poses), intr.expand(n, 4).clone(),
-                             [f"{name}_{i}" for i in range(n)])
+        splits[name] = Split(
+            torch.stack(images), torch.stack(poses), intr.expand(n, 4).clone(), [f"{name}_{i}" for i in range(n)]
+        )
     splits["val"] = splits["test"]
     return Scene("spheres", splits, near=2.0, far=6.0, white_background=True)
