@@ -11,6 +11,7 @@ from rich.table import Table
 
 from prunekit import plugins
 from prunekit.errors import PrunekitError
+from prunekit.runtime import keep_large_allocations
 
 app = typer.Typer(
     add_completion=False,
@@ -56,6 +57,7 @@ def _register_commands() -> None:
 def entry() -> None:
     """Console-script entry point: one line on stderr and a non-zero exit for any PrunekitError."""
     _register_commands()
+    keep_large_allocations()
     try:
         app()  # click reports its own usage errors (exit 2)
     except PrunekitError as exc:

@@ -146,3 +146,66 @@ def inspect(model: Path = typer.Argument(..., help="A model saved with prunekit.
         "plan": None if plan is None else plan.info,
     }
     typer.echo(json.dumps(info, indent=2))
+
+
+def _split(value: str, cast, flag: str) -> list:
+    try:
+        items = [cast(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise BadInput(f"{flag} must be a comma-separated list, got {value!r}") from None
+    if not items:
+        raise BadInput(f"{flag} is empty")
+    return items
+
+
+@app.command()
+def sweep(
+    target: str = typer.Argument(..., help="Target name (see `prunekit plugins`)."),
+    data: Path | None = typer.Option(None, help="Data set path (target-specific)."),
+    scorers: str = typer.Option("w_in,w_out,product", help="Comma-separated scorers."),
+    selectors: str = typer.Option("topk,coreset", help="Comma-separated selectors."),
+    widths: str | None = typer.Option(None, help="Comma-separated widths, e.g. 128,64."),
+    keeps: str | None = typer.Option(None, help="Comma-separated parameter fractions, e.g. 0.48."),
+    retrain: str = typer.Option("finetune", help="Comma-separated retrain modes: finetune, scratch."),
+    seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
+    uniform: bool = typer.Option(True, help="Include the uniform-random baseline."),
+    refit: bool = REFIT,
+    preset: str = typer.Option("smoke", help="Size of each run (see `prunekit run`)."),
+    iters: int | None = typer.Option(None, help="Dense training iterations (overrides the preset)."),
+    retrain_iters: int | None = typer.Option(None, help="Retraining iterations per cell (default: --iters)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    out: Path = typer.Option(Path("runs/sweep"), help="Directory for results.json/md, plots and cells/."),
+    at_cut: bool = typer.Option(False, "--at-cut", help="Also evaluate each pruned model before retraining."),
+) -> None:
+    """Scorers × selectors × budgets × retrain modes × seeds, resumable; results.json, results.md and plots."""
+    from prunekit.budget import Budget
+    from prunekit.sweep import SweepConfig, run_sweep
+
+    if widths is None and keeps is None:
+        raise BadInput("give --widths and/or --keeps")
+    budgets = [Budget(width=w) for w in _split(widths, int, "--widths")] if widths else []
+    budgets += [Budget(keep=k) for k in _split(keeps, float, "--keeps")] if keeps else []
+    for flag, value in (("--iters", iters), ("--retrain-iters", retrain_iters)):
+        if value is not None and value < 1:
+            raise BadInput(f"{flag} must be at least 1, got {value}")
+    if data is not None and not data.exists():
+        raise BadInput(f"--data {data} does not exist")
+    cfg = SweepConfig(
+        target=target,
+        scorers=_split(scorers, str, "--scorers"),
+        selectors=_split(selectors, str, "--selectors"),
+        budgets=budgets,
+        retrain=_split(retrain, str, "--retrain"),
+        seeds=_split(seeds, int, "--seeds"),
+        uniform=uniform,
+        refit=refit,
+        retrain_iters=retrain_iters,
+        options=RunOptions(data=data, preset=preset, iters=iters, device=device),
+        out=out,
+        evaluate_at_cut=at_cut,
+    )
+    try:
+        rows = run_sweep(cfg)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: finished cells are kept in {out}/cells; rerun the same command") from None
+    out_console.print(f"{len(rows)} cells; results: {out / 'results.md'}")

@@ -71,6 +71,9 @@ class Task(Protocol):
     def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
         """Renders or plots comparing both stages; returns the files written (relative to ``out``)."""
 
+    def preview(self, evaluation: Evaluation):
+        """One (H, W, 3) image in [0, 1] that shows this evaluation (a test render), or None."""
+
 
 class Target(Protocol):
     name: str
@@ -122,13 +125,13 @@ def prepare_out(out: Path, force: bool, resume: bool) -> None:
         raise BadInput(f"--out {out} is not writable: {exc.strerror or exc}") from None
 
 
-def _measure_step_time(task: Task, models: dict[str, nn.Module], steps: int) -> float:
+def measure_step_time(task: Task, models: dict[str, nn.Module], steps: int) -> float:
     """Seconds per training step of copies of ``models``, warm-up excluded."""
     trial = {n: copy.deepcopy(m) for n, m in models.items()}
     return task.train(trial, steps, None, False, "timing").seconds_per_iter
 
 
-def _stage(task: Task, models: dict[str, nn.Module], evaluation: Evaluation, sec_per_iter: float) -> dict:
+def summarise(models: dict[str, nn.Module], evaluation: Evaluation, sec_per_iter: float) -> dict:
     params = sum(count_params(m) for m in models.values())
     widths = {
         n: [layer.out_features for layer in m.modules() if isinstance(layer, nn.Linear)] for n, m in models.items()
@@ -150,61 +153,91 @@ def _reinitialise(models: dict[str, nn.Module], seed: int) -> None:
                 layer.reset_parameters()
 
 
-def run(cfg: RunConfig) -> dict:
-    """Run the whole pipeline; returns the report (also written to ``cfg.out``)."""
-    target = plugins.get_target(cfg.target)
-    plugins.get_scorer(cfg.scorer), plugins.get_selector(cfg.selector)  # fail before any work
-    budget = Budget(width=cfg.width, keep=cfg.keep)
-    if cfg.retrain not in ("finetune", "scratch"):
-        raise BadInput(f"--retrain must be finetune or scratch, got {cfg.retrain!r}")
-    if cfg.options.preset not in target.presets:
-        raise BadInput(
-            f"unknown preset {cfg.options.preset!r} for {cfg.target}; choose one of: {', '.join(target.presets)}"
-        )
-    prepare_out(cfg.out, cfg.force, cfg.resume)
-    task = target.setup(cfg.options)
-    (cfg.out / "dense").mkdir(exist_ok=True)
-    (cfg.out / "pruned").mkdir(exist_ok=True)
+def check_choices(target_name: str, scorers: list[str], selectors: list[str], retrain: list[str], preset: str):
+    """Fail on any unknown name before doing any work; returns the target."""
+    target = plugins.get_target(target_name)
+    for name in scorers:
+        plugins.get_scorer(name)
+    for name in selectors:
+        plugins.get_selector(name)
+    for mode in retrain:
+        if mode not in ("finetune", "scratch"):
+            raise BadInput(f"--retrain must be finetune or scratch, got {mode!r}")
+    if preset not in target.presets:
+        raise BadInput(f"unknown preset {preset!r} for {target_name}; choose one of: {', '.join(target.presets)}")
+    return target
 
-    dense = task.build(cfg.options.seed)
-    if cfg.dense_checkpoint is not None:
+
+def dense_stage(task: Task, seed: int, folder: Path, resume: bool, dense_checkpoint: Path | None = None):
+    """Trained dense models (saved in ``folder``) and their training stats (None when loaded)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dense = task.build(seed)
+    if dense_checkpoint is not None:
         for name in dense:
-            loaded = checkpoint.load(Path(cfg.dense_checkpoint) / f"{name}.safetensors", cls=type(dense[name]))
+            loaded = checkpoint.load(Path(dense_checkpoint) / f"{name}.safetensors", cls=type(dense[name]))
             dense[name] = loaded.to(next(dense[name].parameters()).device)
-        dense_train = None
-    else:
-        dense_train = task.train(dense, task.iters, cfg.out / "dense" / "train_state.safetensors", cfg.resume, "dense")
-        for name, m in dense.items():
-            checkpoint.save(m, cfg.out / "dense" / f"{name}.safetensors", config=task.config(name))
-    dense_eval = task.evaluate(dense)
+        return dense, None
+    stats = task.train(dense, task.iters, folder / "train_state.safetensors", resume, "dense")
+    for name, m in dense.items():
+        checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
+    return dense, stats
 
+
+def prune_stage(
+    task: Task, dense: dict[str, nn.Module], scorer: str, selector: str, budget: Budget, refit: bool, seed: int
+) -> tuple[dict[str, nn.Module], float]:
+    """Pruned copies of every dense model, and the seconds that took."""
     t0 = time.perf_counter()
     pruned = {
         name: prune(
             m,
             task.example_inputs(name),
-            scorer=cfg.scorer,
-            selector=cfg.selector,
+            scorer=scorer,
+            selector=selector,
             width=budget.width,
             keep=budget.keep,
             calibration=task.calibration_inputs(name),
-            refit=cfg.refit,
-            seed=cfg.options.seed,
+            refit=refit,
+            seed=seed,
         )
         for name, m in dense.items()
     }
-    prune_seconds = time.perf_counter() - t0
-    pruned_at_cut = task.evaluate(pruned)
-    if cfg.retrain == "scratch":
-        _reinitialise(pruned, cfg.options.seed + 1)
-    pruned_train = task.train(pruned, task.iters, cfg.out / "pruned" / "train_state.safetensors", cfg.resume, "retrain")
+    return pruned, time.perf_counter() - t0
+
+
+def retrain_stage(
+    task: Task, pruned: dict[str, nn.Module], mode: str, iters: int, folder: Path, resume: bool, seed: int
+) -> TrainStats:
+    """Fine-tune the selected weights, or re-initialise the pruned architecture and train it from scratch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if mode == "scratch":
+        _reinitialise(pruned, seed + 1)
+    stats = task.train(pruned, iters, folder / "train_state.safetensors", resume, "retrain")
     for name, m in pruned.items():
-        checkpoint.save(m, cfg.out / "pruned" / f"{name}.safetensors", config=task.config(name))
+        checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
+    return stats
+
+
+def run(cfg: RunConfig) -> dict:
+    """Run the whole pipeline; returns the report (also written to ``cfg.out``)."""
+    check_choices(cfg.target, [cfg.scorer], [cfg.selector], [cfg.retrain], cfg.options.preset)
+    target = plugins.get_target(cfg.target)
+    budget = Budget(width=cfg.width, keep=cfg.keep)
+    prepare_out(cfg.out, cfg.force, cfg.resume)
+    task = target.setup(cfg.options)
+
+    dense, dense_train = dense_stage(task, cfg.options.seed, cfg.out / "dense", cfg.resume, cfg.dense_checkpoint)
+    dense_eval = task.evaluate(dense)
+    pruned, prune_seconds = prune_stage(task, dense, cfg.scorer, cfg.selector, budget, cfg.refit, cfg.options.seed)
+    pruned_at_cut = task.evaluate(pruned)
+    pruned_train = retrain_stage(
+        task, pruned, cfg.retrain, task.iters, cfg.out / "pruned", cfg.resume, cfg.options.seed
+    )
     pruned_eval = task.evaluate(pruned)
 
     console.log("timing one training step of each model")
-    dense_sec = _measure_step_time(task, dense, cfg.timing_steps)
-    pruned_sec = _measure_step_time(task, pruned, cfg.timing_steps)
+    dense_sec = measure_step_time(task, dense, cfg.timing_steps)
+    pruned_sec = measure_step_time(task, pruned, cfg.timing_steps)
     files = task.write_visuals(cfg.out, dense_eval, pruned_eval)
     report = {
         "target": cfg.target,
@@ -219,9 +252,9 @@ def run(cfg: RunConfig) -> dict:
         "device": str(next(dense[next(iter(dense))].parameters()).device),
         "headline": task.headline,
         "prune_seconds": prune_seconds,
-        "dense": _stage(task, dense, dense_eval, dense_sec),
+        "dense": summarise(dense, dense_eval, dense_sec),
         "pruned_before_retrain": pruned_at_cut.metrics,
-        "pruned": _stage(task, pruned, pruned_eval, pruned_sec),
+        "pruned": summarise(pruned, pruned_eval, pruned_sec),
         "training": {"dense": None if dense_train is None else asdict(dense_train), "pruned": asdict(pruned_train)},
         "files": files,
     }

@@ -72,7 +72,7 @@ class ArrayTask:
             lambda s: lr * 0.5 * (1 + np.cos(np.pi * s / iters)),
             state_path,
             resume,
-            checkpoint_every=max(10, iters // 10),
+            checkpoint_every=max(10, min(500, iters // 10)),
             label=f"{label}",
         )
 
@@ -109,6 +109,9 @@ class DigitsTask(ArrayTask):
 
     def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
         return []
+
+    def preview(self, evaluation: Evaluation):
+        return None
 
 
 class PhotoTask(ArrayTask):
@@ -147,6 +150,9 @@ class PhotoTask(ArrayTask):
         rel = "renders/photo_gt_dense_pruned.png"
         atomic_write(out / rel, lambda tmp: Image.fromarray(strip).save(tmp, format="PNG"))
         return [rel]
+
+    def preview(self, evaluation: Evaluation):
+        return evaluation.full.numpy()
 
     def evaluate(self, models) -> Evaluation:
         result = super().evaluate(models)

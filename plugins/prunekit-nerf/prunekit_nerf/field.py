@@ -55,7 +55,7 @@ class NeRFField(nn.Module):
         for i, layer in enumerate(self.trunk):
             if i == self.config.skip + 1:
                 h = torch.cat([ex, h], dim=-1)
-            h = torch.relu(layer(h))
+            h = torch.relu_(layer(h))  # in place: saves a full-size allocation per layer
         sigma = self.density(h)
         h = torch.relu(self.view(torch.cat([self.feature(h), ed], dim=-1)))
         return torch.sigmoid(self.rgb(h)), sigma

@@ -184,3 +184,6 @@ class NerfTask:
             atomic_write(out / rel, lambda tmp, s=strip: Image.fromarray(s).save(tmp, format="PNG"))
             files.append(rel)
         return files
+
+    def preview(self, evaluation: Evaluation):
+        return evaluation.outputs[0].numpy()

@@ -1,0 +1,78 @@
+"""Seconds per NeRF training iteration, dense vs pruned, against this machine's own matmul rate.
+
+Configuration of the reference comparison: 256 rays per batch, 32 coarse + 32 fine samples (the fine
+net evaluates 64 per ray), the vanilla 256-wide MLPs, on the built-in scene (the step time does not
+depend on the images). Prints s/iter per width, pruned ÷ dense, achieved FLOP rate ÷ GEMM rate,
+bf16 autocast ÷ fp32 and torch.compile on ÷ off, all measured in this one run.
+
+    python bench/train_speed.py [--steps 6] [--no-compile] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import torch
+from common import device_name, gemm_rate
+from prunekit_nerf.render import RenderConfig
+from prunekit_nerf.train import NerfTask, bf16_supported
+
+import prunekit
+from prunekit.pipeline import RunOptions, resolve_device
+
+
+def flops_per_iter(models, rays: int, coarse: int, fine: int) -> float:
+    """Multiply-adds ×2 of the linear layers, ×3 for forward + backward."""
+
+    def macs(m):
+        return sum(x.in_features * x.out_features for x in m.modules() if isinstance(x, torch.nn.Linear))
+
+    return 6 * rays * (coarse * macs(models["coarse"]) + (coarse + fine) * macs(models["fine"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-compile", action="store_true")
+    args = ap.parse_args()
+    device = resolve_device(args.device)
+    task = NerfTask(RunOptions(preset="demo", device=str(device)))
+    task.p.update(batch=256, precrop_iters=0)
+    task.render = RenderConfig(32, 32, True)
+    dense = task.build(0)
+    inputs = task.example_inputs("coarse")
+    variants = {"dense 256": dense}
+    for label, kw in (("keep 0.5", {"keep": 0.5}), ("width 128", {"width": 128}), ("width 64", {"width": 64})):
+        variants[label] = {n: prunekit.prune(m, inputs, selector="topk", **kw) for n, m in dense.items()}
+
+    def step_time(models, autocast=False):
+        task.autocast = autocast
+        trial = {n: copy.deepcopy(m) for n, m in models.items()}
+        return task.train(trial, args.steps + 3, None, False, "bench").seconds_per_iter
+
+    gemm = gemm_rate(device=device)
+    print(f"device: {device_name(device)}")
+    print(f"GEMM 16384x256x256 fp32: {gemm / 1e9:.1f} GFLOP/s")
+    base = None
+    for label, models in variants.items():
+        sec = step_time(models)
+        base = base or sec
+        params = sum(prunekit.count_params(m) for m in models.values())
+        rate = flops_per_iter(models, 256, 32, 32) / sec
+        print(
+            f"{label:>10}: {params:>9,} params  {sec:.4f} s/iter  pruned/dense {sec / base:.3f}  "
+            f"FLOP rate / GEMM rate {rate / gemm:.2f}"
+        )
+    if bf16_supported(device):
+        print(f"bf16 autocast / fp32 (dense): {step_time(dense, autocast=True) / base:.3f}")
+    else:
+        print("bf16 autocast: not supported on this device")
+    if not args.no_compile:
+        compiled = {n: torch.compile(m) for n, m in dense.items()}
+        print(f"torch.compile on / off (dense, compile time excluded): {step_time(compiled) / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()

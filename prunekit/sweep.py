@@ -1,0 +1,272 @@
+"""``prunekit sweep``: the study as one command — strategies × budgets × retrain modes × seeds.
+
+One dense model is trained per seed and reused by every cell of that seed. Each finished cell is a JSON
+file under ``cells/``, so an interrupted sweep resumes where it stopped. Every strategy gets the same
+retraining budget. Collapsed runs are flagged and left out of means, never averaged in silently.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from prunekit import plugins
+from prunekit.budget import Budget
+from prunekit.checkpoint import read_json, write_json, write_text
+from prunekit.errors import BadInput
+from prunekit.pipeline import (
+    RunOptions,
+    check_choices,
+    dense_stage,
+    measure_step_time,
+    prune_stage,
+    retrain_stage,
+    summarise,
+)
+from prunekit.progress import console
+from prunekit.report import markdown_table
+
+
+@dataclass
+class SweepConfig:
+    target: str
+    scorers: list[str]
+    selectors: list[str]
+    budgets: list[Budget]
+    retrain: list[str] = field(default_factory=lambda: ["finetune"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    uniform: bool = True  # add the uniform-random baseline (scorer ignored) once per budget
+    refit: bool = False
+    retrain_iters: int | None = None
+    options: RunOptions = field(default_factory=RunOptions)
+    out: Path = Path("runs/sweep")
+    timing_steps: int = 10
+    evaluate_at_cut: bool = False  # also evaluate each pruned model before retraining (costs one evaluation)
+
+
+def _budget_label(b: Budget) -> str:
+    return f"width{b.width}" if b.width is not None else f"keep{b.keep:g}"
+
+
+def strategies(cfg: SweepConfig) -> list[tuple[str, str]]:
+    pairs = [("random", "uniform")] if cfg.uniform else []
+    return pairs + [(s, t) for s, t in itertools.product(cfg.scorers, cfg.selectors) if t != "uniform"]
+
+
+def cells(cfg: SweepConfig):
+    for seed in cfg.seeds:
+        for (scorer, selector), budget, mode in itertools.product(strategies(cfg), cfg.budgets, cfg.retrain):
+            yield seed, scorer, selector, budget, mode
+
+
+def cell_id(seed: int, scorer: str, selector: str, budget: Budget, mode: str) -> str:
+    return f"{scorer}-{selector}-{_budget_label(budget)}-{mode}-seed{seed}"
+
+
+def run_sweep(cfg: SweepConfig) -> list[dict]:
+    check_choices(cfg.target, cfg.scorers, cfg.selectors, cfg.retrain, cfg.options.preset)
+    if not cfg.budgets or not cfg.seeds:
+        raise BadInput("a sweep needs at least one --widths/--keeps value and one seed")
+    target = plugins.get_target(cfg.target)
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise BadInput(f"--out {cfg.out} is an existing file; give a directory")
+    (cfg.out / "cells").mkdir(parents=True, exist_ok=True)
+    todo = list(cells(cfg))
+    done = sum((cfg.out / "cells" / f"{cell_id(*c)}.json").exists() for c in todo)
+    console.log(f"sweep: {len(todo)} cells, {done} already done")
+    tasks, dense_cache = {}, {}
+    for seed, scorer, selector, budget, mode in todo:
+        cid = cell_id(seed, scorer, selector, budget, mode)
+        path = cfg.out / "cells" / f"{cid}.json"
+        if path.exists():
+            continue
+        if seed not in dense_cache:
+            task = tasks[seed] = target.setup(replace(cfg.options, seed=seed))
+            dense, _ = dense_stage(task, seed, cfg.out / f"dense-seed{seed}", resume=True)
+            dense_eval = task.evaluate(dense)
+            dense_cache[seed] = (dense, summarise(dense, dense_eval, measure_step_time(task, dense, cfg.timing_steps)))
+        task = tasks[seed]
+        dense, dense_row = dense_cache[seed]
+        console.log(f"cell {cid}")
+        pruned, seconds = prune_stage(task, dense, scorer, selector, budget, cfg.refit, seed)
+        at_cut = task.evaluate(pruned).metrics if cfg.evaluate_at_cut else None
+        folder = cfg.out / "work" / cid
+        retrain_stage(task, pruned, mode, cfg.retrain_iters or task.iters, folder, True, seed)
+        evaluation = task.evaluate(pruned)
+        row = {
+            "id": cid,
+            "target": cfg.target,
+            "scorer": scorer,
+            "selector": selector,
+            **budget.as_dict(),
+            "retrain": mode,
+            "seed": seed,
+            "refit": cfg.refit,
+            "headline": task.headline,
+            "prune_seconds": seconds,
+            "dense": dense_row,
+            "pruned_before_retrain": at_cut,
+            "pruned": summarise(pruned, evaluation, measure_step_time(task, pruned, cfg.timing_steps)),
+        }
+        row["collapsed"] = bool(row["pruned"].get("collapsed") or row["dense"].get("collapsed"))
+        preview = task.preview(evaluation)
+        if preview is not None:
+            _save_png(cfg.out / "cells" / f"{cid}.png", preview)
+        write_json(path, _clean(row))
+    rows = [read_json(cfg.out / "cells" / f"{cell_id(*c)}.json") for c in todo]
+    write_results(cfg.out, rows)
+    return rows
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    from prunekit.checkpoint import atomic_write
+
+    arr = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _groups(rows: list[dict]) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        budget = f"width {r['width']}" if r.get("width") is not None else f"keep {r['keep']:g}"
+        groups.setdefault((budget, r["retrain"], f"{r['scorer']}/{r['selector']}"), []).append(r)
+    return groups
+
+
+def write_results(out: Path, rows: list[dict]) -> None:
+    """results.json, results.md (mean ± std over seeds, collapsed runs flagged and excluded) and plots."""
+    write_json(out / "results.json", rows)
+    if not rows:
+        return
+    h = rows[0]["headline"]
+    dense_vals = {r["seed"]: r["dense"] for r in rows}
+    d_mean, d_std = _mean_std([d[h] for d in dense_vals.values() if not d.get("collapsed")])
+    d0 = next(iter(dense_vals.values()))
+    d_minutes = _mean_std([d["sec_per_iter"] for d in dense_vals.values()])[0] * 1e5 / 60
+    d_collapsed = sum(bool(d.get("collapsed")) for d in dense_vals.values())
+    table = [
+        [
+            "dense",
+            "—",
+            "—",
+            d0["params"],
+            d0["size_mb"],
+            d_minutes,
+            f"{d_mean:.3f} ± {d_std:.3f}",
+            "",
+            len(dense_vals),
+            d_collapsed,
+        ]
+    ]
+    for (budget, mode, strategy), group in sorted(_groups(rows).items()):
+        ok = [r for r in group if not r["collapsed"]]
+        m, s = _mean_std([r["pruned"][h] for r in ok])
+        dm, _ = _mean_std([r["pruned"][h] - r["dense"][h] for r in ok])
+        table.append(
+            [
+                strategy,
+                budget,
+                mode,
+                group[0]["pruned"]["params"],
+                group[0]["pruned"]["size_mb"],
+                _mean_std([r["pruned"]["sec_per_iter"] for r in group])[0] * 1e5 / 60,
+                f"{m:.3f} ± {s:.3f}",
+                f"{dm:+.3f}",
+                len(ok),
+                len(group) - len(ok),
+            ]
+        )
+    header = [
+        "strategy",
+        "budget",
+        "retrain",
+        "params",
+        "MB (fp32)",
+        "min / 100k iters",
+        f"{h} mean ± std",
+        f"Δ{h} vs dense",
+        "runs",
+        "collapsed (excluded)",
+    ]
+    write_text(out / "results.md", f"# Sweep: {rows[0]['target']}\n\n" + markdown_table(header, table))
+    _plots(out, rows, h)
+
+
+def _plots(out: Path, rows: list[dict], h: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from prunekit.checkpoint import atomic_write
+
+    by_strategy: dict[tuple, dict[int, list[dict]]] = {}
+    for r in rows:
+        if not r["collapsed"]:
+            by_strategy.setdefault((f"{r['scorer']}/{r['selector']}", r["retrain"]), {}).setdefault(
+                r["pruned"]["params"], []
+            ).append(r)
+    for name, key, ylabel in ((f"{h}_vs_params.png", h, h), ("time_vs_params.png", "sec_per_iter", "s / iteration")):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        dense = [r["dense"][key] for r in rows if not r["dense"].get("collapsed")]
+        if dense:
+            ax.errorbar(
+                [rows[0]["dense"]["params"]],
+                [np.mean(dense)],
+                yerr=[np.std(dense)],
+                fmt="k*",
+                ms=12,
+                label="dense",
+                capsize=3,
+            )
+        for (strategy, mode), points in sorted(by_strategy.items()):
+            xs = sorted(points)
+            ys = [np.mean([r["pruned"][key] for r in points[x]]) for x in xs]
+            es = [np.std([r["pruned"][key] for r in points[x]]) for x in xs]
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{strategy} ({mode})")
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (coarse + fine)" if rows[0]["target"] == "nerf" else "parameters")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        atomic_write(out / name, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=120))
+        plt.close(fig)
+    previews = [(r["id"], out / "cells" / f"{r['id']}.png") for r in rows if r["seed"] == rows[0]["seed"]]
+    previews = [(i, p) for i, p in previews if p.exists()]
+    if previews:
+        from PIL import Image
+
+        cols = min(4, len(previews))
+        n_rows = math.ceil(len(previews) / cols)
+        fig, axes = plt.subplots(n_rows, cols, figsize=(3 * cols, 3.2 * n_rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, (cid, p) in zip(axes.flat, previews):
+            ax.imshow(np.asarray(Image.open(p)))
+            ax.set_title(cid.rsplit("-seed", 1)[0], fontsize=7)
+        fig.tight_layout()
+        atomic_write(out / "render_grid.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+        plt.close(fig)

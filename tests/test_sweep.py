@@ -1,0 +1,54 @@
+"""A tiny sweep through the real CLI: two cells, smoke preset, resumable, results and plots written."""
+
+import json
+
+from cli import assert_one_line_error, prunekit
+
+
+def test_tiny_nerf_sweep_and_resume(tmp_path):
+    out = tmp_path / "sweep"
+    args = (
+        "sweep",
+        "nerf",
+        "--scorers",
+        "w_out",
+        "--selectors",
+        "topk",
+        "--widths",
+        "64",
+        "--seeds",
+        "0",
+        "--preset",
+        "smoke",
+        "--iters",
+        "3",
+        "--retrain-iters",
+        "2",
+        "--out",
+        out,
+    )
+    proc = prunekit(*args)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((out / "results.json").read_text())
+    assert {(r["scorer"], r["selector"]) for r in rows} == {("random", "uniform"), ("w_out", "topk")}
+    for r in rows:
+        assert r["width"] == 64 and r["retrain"] == "finetune" and r["seed"] == 0 and "collapsed" in r
+        for stage in ("dense", "pruned"):
+            assert {"params", "size_mb", "sec_per_iter", "psnr", "ssim"} <= set(r[stage])
+        assert r["pruned"]["params"] < r["dense"]["params"]
+    for name in ("results.md", "psnr_vs_params.png", "time_vs_params.png", "render_grid.png"):
+        assert (out / name).exists(), name
+    cells = sorted((out / "cells").glob("*.json"))
+    stamps = [c.stat().st_mtime_ns for c in cells]
+    again = prunekit(*args)  # resumable: nothing recomputed
+    assert again.returncode == 0 and "2 already done" in again.stderr
+    assert [c.stat().st_mtime_ns for c in cells] == stamps
+
+
+def test_sweep_bad_input(tmp_path):
+    assert_one_line_error(prunekit("sweep", "nerf", "--out", tmp_path / "s"), "--widths and/or --keeps")
+    assert_one_line_error(prunekit("sweep", "nerf", "--widths", "a,b", "--out", tmp_path / "s"), "--widths must be")
+    assert_one_line_error(
+        prunekit("sweep", "nerf", "--widths", "64", "--scorers", "w_out,bad", "--out", tmp_path / "s"),
+        "unknown scorer 'bad'",
+    )
