@@ -25,18 +25,18 @@ def make_plan(
     keep: float | None = None,
     calibration=None,
     seed: int = 0,
+    allocation: str = "uniform",
 ) -> Plan:
     """Score every prunable layer of ``graph``, and select the neurons it keeps within the budget."""
     score_fn, select_fn = plugins.get_scorer(scorer), plugins.get_selector(selector)
-    budget = Budget(width=width, keep=keep)
-    kept_counts = allocate(graph, budget)
+    budget = Budget(width=width, keep=keep, allocation=allocation)
     calib = (
         calibrate(graph, calibration, gradients=getattr(score_fn, "needs_gradients", False))
         if getattr(score_fn, "needs_calibration", False)
         else {}
     )
     generator = torch.Generator().manual_seed(seed)
-    layers = {}
+    layers, all_scores = {}, {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for name, layer in graph.layers.items():
@@ -46,6 +46,10 @@ def make_plan(
                     f"scorer {scorer!r} gave {scores.numel()} scores (finite: "
                     f"{bool(torch.isfinite(scores).all())}) for {name} of width {layer.width}"
                 )
+            all_scores[name] = scores
+        kept_counts = allocate(graph, budget, all_scores)
+        for name, layer in graph.layers.items():
+            scores = all_scores[name]
             k = kept_counts[name]
             idx, scales = select_fn.select(scores, k, layer, generator)
             idx = torch.as_tensor(idx).long().cpu()
@@ -61,7 +65,7 @@ def make_plan(
                 scales=None if scales is None else torch.as_tensor(scales).float().cpu()[order].tolist(),
                 scores=scores.tolist(),
             )
-    info = {"scorer": scorer, "selector": selector, "budget": budget.as_dict(), "seed": seed}
+    info = {"scorer": scorer, "selector": selector, "budget": budget.as_dict(), "seed": seed, "allocation": allocation}
     return Plan(layers, info)
 
 
@@ -93,6 +97,7 @@ def prune(
     calibration=None,
     refit: bool = False,
     seed: int = 0,
+    allocation: str = "uniform",
 ) -> nn.Module:
     """A pruned, verified copy of ``model``; its plan is ``result.prunekit_plan``.
 
@@ -104,7 +109,7 @@ def prune(
     calibration = example_inputs if calibration is None else calibration
     pruned = copy.deepcopy(model)
     graph = ModelGraph(pruned, example_inputs)
-    the_plan = make_plan(graph, scorer, selector, width, keep, calibration, seed)
+    the_plan = make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation)
     cut(graph, the_plan)
     verify(model, pruned, the_plan, example_inputs)
     if refit:

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from prunekit.errors import BadInput
 from prunekit.graph import ModelGraph
 
+ALLOCATIONS = ("uniform", "global")
+
 
 @dataclass(frozen=True)
 class Budget:
     """Either ``width`` (the widest prunable layer's new width; the others shrink by the same ratio) or
-    ``keep`` (a fraction of the model's parameters to keep)."""
+    ``keep`` (a fraction of the model's parameters to keep).
+
+    ``allocation`` says how the budget is spread: ``uniform`` shrinks every layer by one ratio;
+    ``global`` spends the same number of parameters where the scores are highest (see
+    :func:`global_allocation`)."""
 
     width: int | None = None
     keep: float | None = None
+    allocation: str = "uniform"
 
     def __post_init__(self) -> None:
+        if self.allocation not in ALLOCATIONS:
+            raise BadInput(f"--allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}")
         if (self.width is None) == (self.keep is None):
             raise BadInput("give exactly one of --width or --keep")
         if self.width is not None and self.width < 1:
@@ -27,7 +37,8 @@ class Budget:
             raise BadInput(f"--keep must be in (0, 1], got {self.keep}")
 
     def as_dict(self) -> dict:
-        return {"width": self.width} if self.width is not None else {"keep": self.keep}
+        size = {"width": self.width} if self.width is not None else {"keep": self.keep}
+        return size if self.allocation == "uniform" else {**size, "allocation": self.allocation}
 
 
 def count_params(model: nn.Module) -> int:
@@ -57,22 +68,61 @@ def widths_for_ratio(graph: ModelGraph, ratio: float) -> dict[str, int]:
     return {n: max(1, min(layer.width, round(layer.width * ratio))) for n, layer in graph.layers.items()}
 
 
-def allocate(graph: ModelGraph, budget: Budget) -> dict[str, int]:
-    """Neurons to keep per prunable layer. Every layer shrinks by one common ratio."""
+def allocate(graph: ModelGraph, budget: Budget, scores: dict[str, torch.Tensor] | None = None) -> dict[str, int]:
+    """Neurons to keep per prunable layer."""
     if not graph.layers:
         raise BadInput("the model has no prunable layer (every linear layer feeds an output)")
     widest = max(layer.width for layer in graph.layers.values())
     if budget.width is not None:
         if budget.width > widest:
             raise BadInput(f"--width {budget.width} is larger than the model's widest prunable layer ({widest})")
-        return widths_for_ratio(graph, budget.width / widest)
-    target = budget.keep * count_params(graph.model)
-    lo, hi = 0.0, 1.0  # params_after grows with the ratio: bisect for the closest count
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if params_after(graph, widths_for_ratio(graph, mid)) < target:
+        uniform = widths_for_ratio(graph, budget.width / widest)
+    else:
+        target = budget.keep * count_params(graph.model)
+        lo, hi = 0.0, 1.0  # params_after grows with the ratio: bisect for the closest count
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if params_after(graph, widths_for_ratio(graph, mid)) < target:
+                lo = mid
+            else:
+                hi = mid
+        best = min((lo, hi), key=lambda r: abs(params_after(graph, widths_for_ratio(graph, r)) - target))
+        uniform = widths_for_ratio(graph, best)
+    if budget.allocation == "uniform":
+        return uniform
+    if scores is None:
+        raise BadInput("global allocation needs the layers' scores")
+    return global_allocation(graph, scores, params_after(graph, uniform))
+
+
+def min_width(width: int) -> int:
+    """The narrowest a layer may become under a global allocation: 1/16 of its width, at least 1."""
+    return max(1, width // 16)
+
+
+def global_allocation(graph: ModelGraph, scores: dict[str, torch.Tensor], target: int) -> dict[str, int]:
+    """Widths chosen by ranking every neuron of every layer on one scale, within ``target`` parameters.
+
+    Scores are normalised by their layer's mean (scores of different layers are not comparable in
+    absolute terms: fan-in and fan-out differ), then one threshold is found such that the neurons above
+    it, with every layer kept between :func:`min_width` and its width, cost at most ``target``
+    parameters. A layer whose neurons all look alike keeps a share like the others'; a layer with a few
+    dominant neurons gives up the rest.
+    """
+    normed = {n: s / s.mean().clamp_min(1e-12) for n, s in scores.items()}
+    thresholds = torch.cat(list(normed.values())).sort(descending=True).values
+
+    def widths_at(t: float) -> dict[str, int]:
+        return {
+            n: int(min(graph.layers[n].width, max(min_width(graph.layers[n].width), int((s >= t).sum()))))
+            for n, s in normed.items()
+        }
+
+    lo, hi = 0, len(thresholds) - 1  # more neurons (lower threshold) as the index grows
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if params_after(graph, widths_at(float(thresholds[mid]))) <= target:
             lo = mid
         else:
-            hi = mid
-    best = min((lo, hi), key=lambda r: abs(params_after(graph, widths_for_ratio(graph, r)) - target))
-    return widths_for_ratio(graph, best)
+            hi = mid - 1
+    return widths_at(float(thresholds[lo]))

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from prunekit.errors import CheckpointError
+from prunekit.errors import CheckpointError, PrunekitError
 
 FORMAT = "prunekit.model/1"
 
@@ -106,8 +106,20 @@ def sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def save(model: nn.Module, path: Path | str, config: dict | None = None, extra: dict | None = None) -> Path:
-    """Write ``path`` (safetensors weights) and ``path.json`` (architecture, plan, extra), atomically."""
+def save(
+    model: nn.Module,
+    path: Path | str,
+    config: dict | None = None,
+    extra: dict | None = None,
+    quantize: str | None = None,
+) -> Path:
+    """Write ``path`` (safetensors weights) and ``path.json`` (architecture, plan, extra), atomically.
+
+    ``quantize`` ("int8", "fp16", "bf16") stores the weights compactly; :func:`load` expands them.
+    Defaults to the mode of a model made by :func:`prunekit.quantize.quantized_copy`."""
+    from prunekit.quantize import compress
+
+    quantize = quantize or getattr(model, "prunekit_quantization", None)
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(path.suffix + ".safetensors") if path.suffix else path.with_suffix(".safetensors")
@@ -122,7 +134,11 @@ def save(model: nn.Module, path: Path | str, config: dict | None = None, extra: 
         "plan": plan.to_dict() if plan is not None else None,
         "extra": extra or {},
     }
-    save_tensors(path, model.state_dict(), metadata={"format": FORMAT})
+    tensors = model.state_dict()
+    if quantize is not None:
+        tensors, names = compress(tensors, quantize)
+        description["quantization"] = {"mode": quantize, "tensors": names}
+    save_tensors(path, tensors, metadata={"format": FORMAT})
     write_json(sidecar(path), description)
     return path
 
@@ -154,6 +170,15 @@ def load(path: Path | str, cls: type[nn.Module] | None = None) -> nn.Module:
     if not isinstance(description, dict) or description.get("format") != FORMAT:
         raise CheckpointError(f"{sidecar(path)} is not a prunekit model description ({FORMAT})")
     tensors = load_tensors(path)
+    quantization = description.get("quantization")
+    if quantization is not None:
+        from prunekit.quantize import check_mode, expand
+
+        try:
+            check_mode(quantization["mode"])
+            tensors = expand(tensors, list(quantization["tensors"]))
+        except (KeyError, TypeError, PrunekitError) as exc:
+            raise CheckpointError(f"{sidecar(path)}: bad quantization record: {exc}") from None
     model_cls = cls or _import_class(str(description.get("class", "")))
     config = description.get("config") or {}
     if not isinstance(config, dict):
@@ -179,4 +204,7 @@ def load(path: Path | str, cls: type[nn.Module] | None = None) -> nn.Module:
     model.load_state_dict(tensors)
     if description.get("plan") is not None:
         model.prunekit_plan = Plan.from_dict(description["plan"])
+        model.prunekit_plan.check_shapes(model)
+    if quantization is not None:
+        model.prunekit_quantization = quantization["mode"]
     return model

@@ -41,6 +41,8 @@ def run(
     keep: float | None = KEEP,
     retrain: str = typer.Option("finetune", help="finetune the selected weights, or retrain from scratch."),
     refit: bool = REFIT,
+    allocation: str = typer.Option("uniform", help="uniform: one ratio for every layer; global: widths from scores."),
+    quantize: str | None = typer.Option(None, help="After retraining, also quantize: int8, fp16 or bf16."),
     preset: str = typer.Option("smoke", help="Size of the run: smoke (seconds), demo (minutes), paper."),
     iters: int | None = typer.Option(None, help="Training iterations per stage (overrides the preset)."),
     seed: int = SEED,
@@ -72,6 +74,8 @@ def run(
         keep=keep,
         retrain=retrain,
         refit=refit,
+        allocation=allocation,
+        quantize=quantize,
         options=options,
         out=out,
         dense_checkpoint=dense_checkpoint,
@@ -176,6 +180,8 @@ def sweep(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     out: Path = typer.Option(Path("runs/sweep"), help="Directory for results.json/md, plots and cells/."),
     at_cut: bool = typer.Option(False, "--at-cut", help="Also evaluate each pruned model before retraining."),
+    allocations: str = typer.Option("uniform", help="Comma-separated allocations: uniform, global."),
+    quantize: str | None = typer.Option(None, help="Also evaluate every cell quantized: int8, fp16 or bf16."),
 ) -> None:
     """Scorers × selectors × budgets × retrain modes × seeds, resumable; results.json, results.md and plots."""
     from prunekit.budget import Budget
@@ -183,8 +189,9 @@ def sweep(
 
     if widths is None and keeps is None:
         raise BadInput("give --widths and/or --keeps")
-    budgets = [Budget(width=w) for w in _split(widths, int, "--widths")] if widths else []
-    budgets += [Budget(keep=k) for k in _split(keeps, float, "--keeps")] if keeps else []
+    sizes = [{"width": w} for w in _split(widths, int, "--widths")] if widths else []
+    sizes += [{"keep": k} for k in _split(keeps, float, "--keeps")] if keeps else []
+    budgets = [Budget(**size, allocation=a) for a in _split(allocations, str, "--allocations") for size in sizes]
     for flag, value in (("--iters", iters), ("--retrain-iters", retrain_iters)):
         if value is not None and value < 1:
             raise BadInput(f"{flag} must be at least 1, got {value}")
@@ -203,6 +210,7 @@ def sweep(
         options=RunOptions(data=data, preset=preset, iters=iters, device=device),
         out=out,
         evaluate_at_cut=at_cut,
+        quantize=quantize,
     )
     try:
         rows = run_sweep(cfg)

@@ -7,6 +7,7 @@ them and does the same thing for each.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from prunekit.api import prune
 from prunekit.budget import Budget, count_params
 from prunekit.errors import BadInput
 from prunekit.progress import console
+from prunekit.quantize import check_mode, quantized_copy
 from prunekit.report import write_report
 from prunekit.training import TrainStats
 
@@ -92,6 +94,8 @@ class RunConfig:
     keep: float | None = None
     retrain: str = "finetune"
     refit: bool = False
+    allocation: str = "uniform"
+    quantize: str | None = None
     options: RunOptions = field(default_factory=RunOptions)
     out: Path = Path("runs/latest")
     dense_checkpoint: Path | None = None
@@ -199,6 +203,7 @@ def prune_stage(
             calibration=task.calibration_inputs(name),
             refit=refit,
             seed=seed,
+            allocation=budget.allocation,
         )
         for name, m in dense.items()
     }
@@ -222,7 +227,9 @@ def run(cfg: RunConfig) -> dict:
     """Run the whole pipeline; returns the report (also written to ``cfg.out``)."""
     check_choices(cfg.target, [cfg.scorer], [cfg.selector], [cfg.retrain], cfg.options.preset)
     target = plugins.get_target(cfg.target)
-    budget = Budget(width=cfg.width, keep=cfg.keep)
+    budget = Budget(width=cfg.width, keep=cfg.keep, allocation=cfg.allocation)
+    if cfg.quantize is not None:
+        check_mode(cfg.quantize)
     prepare_out(cfg.out, cfg.force, cfg.resume)
     task = target.setup(cfg.options)
 
@@ -266,5 +273,27 @@ def run(cfg: RunConfig) -> dict:
         report["ratios"]["render_seconds"] = (
             pruned_eval.metrics["render_seconds"] / dense_eval.metrics["render_seconds"]
         )
+    dense_dir = Path(cfg.dense_checkpoint) if cfg.dense_checkpoint is not None else cfg.out / "dense"
+    report["dense"]["size_on_disk_mb"] = disk_mb(dense_dir, dense)
+    report["pruned"]["size_on_disk_mb"] = disk_mb(cfg.out / "pruned", pruned)
+    if cfg.quantize is not None:
+        quantized = {n: quantized_copy(m, cfg.quantize) for n, m in pruned.items()}
+        (cfg.out / "quantized").mkdir(exist_ok=True)
+        for name, m in quantized.items():
+            checkpoint.save(m, cfg.out / "quantized" / f"{name}.safetensors", config=task.config(name))
+        q_eval = task.evaluate(quantized)
+        report["quantized"] = {
+            **summarise(quantized, q_eval, math.nan),
+            "mode": cfg.quantize,
+            "size_on_disk_mb": disk_mb(cfg.out / "quantized", quantized),
+        }
+        report["ratios"]["size_on_disk_quantized"] = (
+            report["quantized"]["size_on_disk_mb"] / report["dense"]["size_on_disk_mb"]
+        )
     write_report(cfg.out, report)
     return report
+
+
+def disk_mb(folder: Path, models: dict[str, nn.Module]) -> float:
+    """Megabytes of the models' safetensors files in ``folder``."""
+    return sum((folder / f"{name}.safetensors").stat().st_size for name in models) / 1e6

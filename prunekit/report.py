@@ -43,10 +43,15 @@ def _clean(value):
 
 def write_report(out: Path, report: dict) -> None:
     write_json(out / "report.json", _clean(report))
-    dense, pruned = report["dense"], report["pruned"]
+    dense, pruned, quantized = report["dense"], report["pruned"], report.get("quantized")
     keys = [k for k in dense if k != "widths" and k in pruned]
+    stages = [dense, pruned] + ([quantized] if quantized else [])
     rows = [
-        [k, dense[k], pruned[k], (pruned[k] / dense[k]) if isinstance(dense[k], (int, float)) and dense[k] else ""]
+        [
+            k,
+            *(st.get(k, "") for st in stages),
+            (pruned[k] / dense[k]) if isinstance(dense[k], (int, float)) and dense[k] else "",
+        ]
         for k in keys
     ]
     md = [
@@ -55,7 +60,9 @@ def write_report(out: Path, report: dict) -> None:
         f"retrain `{report['retrain']}`, refit {report['refit']}, seed {report['seed']}, preset `{report['preset']}`, "
         f"{report['iters']} iterations per stage on {report['device']}; "
         f"pruning took {report['prune_seconds']:.3f} s.\n",
-        markdown_table(["", "dense", "pruned", "pruned ÷ dense"], rows),
+        markdown_table(
+            ["", "dense", "pruned", *([f"pruned + {quantized['mode']}"] if quantized else []), "pruned ÷ dense"], rows
+        ),
         "\nWidths of the linear layers (outputs):\n",
         markdown_table(
             ["model", "dense", "pruned"], [[n, dense["widths"][n], pruned["widths"][n]] for n in dense["widths"]]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prunekit import plugins
+from prunekit import checkpoint, plugins
 from prunekit.budget import Budget
 from prunekit.checkpoint import read_json, write_json, write_text
 from prunekit.errors import BadInput
@@ -29,6 +29,7 @@ from prunekit.pipeline import (
     summarise,
 )
 from prunekit.progress import console
+from prunekit.quantize import check_mode, quantized_copy
 from prunekit.report import markdown_table
 
 
@@ -47,10 +48,12 @@ class SweepConfig:
     out: Path = Path("runs/sweep")
     timing_steps: int = 10
     evaluate_at_cut: bool = False  # also evaluate each pruned model before retraining (costs one evaluation)
+    quantize: str | None = None  # also evaluate each retrained model quantized (int8, fp16, bf16)
 
 
 def _budget_label(b: Budget) -> str:
-    return f"width{b.width}" if b.width is not None else f"keep{b.keep:g}"
+    size = f"width{b.width}" if b.width is not None else f"keep{b.keep:g}"
+    return size if b.allocation == "uniform" else f"{size}-{b.allocation}"
 
 
 def strategies(cfg: SweepConfig) -> list[tuple[str, str]]:
@@ -70,6 +73,8 @@ def cell_id(seed: int, scorer: str, selector: str, budget: Budget, mode: str) ->
 
 def run_sweep(cfg: SweepConfig) -> list[dict]:
     check_choices(cfg.target, cfg.scorers, cfg.selectors, cfg.retrain, cfg.options.preset)
+    if cfg.quantize is not None:
+        check_mode(cfg.quantize)
     if not cfg.budgets or not cfg.seeds:
         raise BadInput("a sweep needs at least one --widths/--keeps value and one seed")
     target = plugins.get_target(cfg.target)
@@ -113,6 +118,16 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
             "pruned_before_retrain": at_cut,
             "pruned": summarise(pruned, evaluation, measure_step_time(task, pruned, cfg.timing_steps)),
         }
+        if cfg.quantize is not None:
+            quantized = {n: quantized_copy(m, cfg.quantize) for n, m in pruned.items()}
+            for name, m in quantized.items():
+                checkpoint.save(m, folder / f"{name}.{cfg.quantize}.safetensors", config=task.config(name))
+            row["quantized"] = {
+                **task.evaluate(quantized).metrics,
+                "mode": cfg.quantize,
+                "size_on_disk_mb": sum((folder / f"{n}.{cfg.quantize}.safetensors").stat().st_size for n in quantized)
+                / 1e6,
+            }
         row["collapsed"] = bool(row["pruned"].get("collapsed") or row["dense"].get("collapsed"))
         preview = task.preview(evaluation)
         if preview is not None:
@@ -151,6 +166,8 @@ def _groups(rows: list[dict]) -> dict[tuple, list[dict]]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         budget = f"width {r['width']}" if r.get("width") is not None else f"keep {r['keep']:g}"
+        if r.get("allocation", "uniform") != "uniform":
+            budget += f" ({r['allocation']})"
         groups.setdefault((budget, r["retrain"], f"{r['scorer']}/{r['selector']}"), []).append(r)
     return groups
 
