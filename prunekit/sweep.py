@@ -162,6 +162,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def _median(values: list[float]) -> float:
+    """Timings are medians over seeds: one step timed while the machine was busy should not move them."""
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else math.nan
+
+
 def _groups(rows: list[dict]) -> dict[tuple, list[dict]]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -181,7 +187,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
     dense_vals = {r["seed"]: r["dense"] for r in rows}
     d_mean, d_std = _mean_std([d[h] for d in dense_vals.values() if not d.get("collapsed")])
     d0 = next(iter(dense_vals.values()))
-    d_minutes = _mean_std([d["sec_per_iter"] for d in dense_vals.values()])[0] * 1e5 / 60
+    d_minutes = _median([d["sec_per_iter"] for d in dense_vals.values()]) * 1e5 / 60
     d_collapsed = sum(bool(d.get("collapsed")) for d in dense_vals.values())
     table = [
         [
@@ -208,7 +214,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
                 mode,
                 group[0]["pruned"]["params"],
                 group[0]["pruned"]["size_mb"],
-                _mean_std([r["pruned"]["sec_per_iter"] for r in group])[0] * 1e5 / 60,
+                _median([r["pruned"]["sec_per_iter"] for r in group]) * 1e5 / 60,
                 f"{m:.3f} ± {s:.3f}",
                 f"{dm:+.3f}",
                 len(ok),
@@ -221,7 +227,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
         "retrain",
         "params",
         "MB (fp32)",
-        "min / 100k iters",
+        "min / 100k iters (median)",
         f"{h} mean ± std",
         f"Δ{h} vs dense",
         "runs",
@@ -260,7 +266,8 @@ def _plots(out: Path, rows: list[dict], h: str) -> None:
             )
         for (strategy, mode), points in sorted(by_strategy.items()):
             xs = sorted(points)
-            ys = [np.mean([r["pruned"][key] for r in points[x]]) for x in xs]
+            agg = np.median if key == "sec_per_iter" else np.mean
+            ys = [agg([r["pruned"][key] for r in points[x]]) for x in xs]
             es = [np.std([r["pruned"][key] for r in points[x]]) for x in xs]
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{strategy} ({mode})")
         ax.set_xscale("log")
