@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import shutil
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,6 +96,7 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
             dense, _ = dense_stage(task, seed, cfg.out / f"dense-seed{seed}", resume=True)
             dense_eval = task.evaluate(dense)
             dense_cache[seed] = (dense, summarise(dense, dense_eval, measure_step_time(task, dense, cfg.timing_steps)))
+            equal_budget_dense(task, seed, cfg)
         task = tasks[seed]
         dense, dense_row = dense_cache[seed]
         console.log(f"cell {cid}")
@@ -136,6 +138,28 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
     rows = [read_json(cfg.out / "cells" / f"{cell_id(*c)}.json") for c in todo]
     write_results(cfg.out, rows)
     return rows
+
+
+def equal_budget_dense(task, seed: int, cfg: SweepConfig) -> dict:
+    """The dense model trained for as many more iterations as every pruned one is retrained.
+
+    Fine-tuning gives a pruned model extra iterations; comparing it with this, not with the dense model
+    it was cut from, measures what pruning itself costs. Stored as cells/dense-seed{S}-plus{N}.json.
+    """
+    extra = cfg.retrain_iters or task.iters
+    path = cfg.out / "cells" / f"dense-seed{seed}-plus{extra}.json"
+    if path.exists():
+        return read_json(path)
+    folder = cfg.out / "work" / f"dense-seed{seed}-plus{extra}"
+    folder.mkdir(parents=True, exist_ok=True)
+    state = folder / "train_state.safetensors"
+    if not state.exists():
+        shutil.copyfile(cfg.out / f"dense-seed{seed}" / "train_state.safetensors", state)
+    models = task.build(seed)
+    task.train(models, task.iters + extra, state, True, "dense (equal budget)")
+    row = {"seed": seed, "iters": task.iters + extra, **task.evaluate(models).metrics}
+    write_json(path, _clean(row))
+    return row
 
 
 def _clean(value):
@@ -203,6 +227,23 @@ def write_results(out: Path, rows: list[dict]) -> None:
             d_collapsed,
         ]
     ]
+    longer = [read_json(p) for p in sorted((out / "cells").glob("dense-seed*-plus*.json"))]
+    if longer:
+        lm, ls = _mean_std([r[h] for r in longer if not r.get("collapsed")])
+        table.append(
+            [
+                f"dense, {longer[0]['iters']} iterations (equal budget)",
+                "—",
+                "—",
+                d0["params"],
+                d0["size_mb"],
+                d_minutes,
+                f"{lm:.3f} ± {ls:.3f}",
+                f"{lm - d_mean:+.3f}",
+                len(longer),
+                sum(bool(r.get("collapsed")) for r in longer),
+            ]
+        )
     for (budget, mode, strategy), group in sorted(_groups(rows).items()):
         ok = [r for r in group if not r["collapsed"]]
         m, s = _mean_std([r["pruned"][h] for r in ok])

@@ -36,9 +36,11 @@ def test_tiny_nerf_sweep_and_resume(tmp_path):
         for stage in ("dense", "pruned"):
             assert {"params", "size_mb", "sec_per_iter", "psnr", "ssim"} <= set(r[stage])
         assert r["pruned"]["params"] < r["dense"]["params"]
+    assert (out / "cells" / "dense-seed0-plus2.json").exists()  # the equal-budget dense baseline
+    assert "equal budget" in (out / "results.md").read_text()
     for name in ("results.md", "psnr_vs_params.png", "time_vs_params.png", "render_grid.png"):
         assert (out / name).exists(), name
-    cells = sorted((out / "cells").glob("*.json"))
+    cells = sorted((out / "cells").glob("*-seed0.json"))
     stamps = [c.stat().st_mtime_ns for c in cells]
     again = prunekit(*args)  # resumable: nothing recomputed
     assert again.returncode == 0 and "2 already done" in again.stderr
