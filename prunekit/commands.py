@@ -182,6 +182,7 @@ def sweep(
     at_cut: bool = typer.Option(False, "--at-cut", help="Also evaluate each pruned model before retraining."),
     allocations: str = typer.Option("uniform", help="Comma-separated allocations: uniform, global."),
     quantize: str | None = typer.Option(None, help="Also evaluate every cell quantized: int8, fp16 or bf16."),
+    equal_budget: bool = typer.Option(True, help="Also train each dense model for the retraining budget."),
 ) -> None:
     """Scorers × selectors × budgets × retrain modes × seeds, resumable; results.json, results.md and plots."""
     from prunekit.budget import Budget
@@ -211,6 +212,7 @@ def sweep(
         out=out,
         evaluate_at_cut=at_cut,
         quantize=quantize,
+        equal_budget=equal_budget,
     )
     try:
         rows = run_sweep(cfg)

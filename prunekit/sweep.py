@@ -50,6 +50,7 @@ class SweepConfig:
     timing_steps: int = 10
     evaluate_at_cut: bool = False  # also evaluate each pruned model before retraining (costs one evaluation)
     quantize: str | None = None  # also evaluate each retrained model quantized (int8, fp16, bf16)
+    equal_budget: bool = True  # also train each dense model for the retraining budget (the fair reference)
 
 
 def _budget_label(b: Budget) -> str:
@@ -96,7 +97,8 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
             dense, _ = dense_stage(task, seed, cfg.out / f"dense-seed{seed}", resume=True)
             dense_eval = task.evaluate(dense)
             dense_cache[seed] = (dense, summarise(dense, dense_eval, measure_step_time(task, dense, cfg.timing_steps)))
-            equal_budget_dense(task, seed, cfg)
+            if cfg.equal_budget:
+                equal_budget_dense(task, seed, cfg)
         task = tasks[seed]
         dense, dense_row = dense_cache[seed]
         console.log(f"cell {cid}")
