@@ -79,14 +79,17 @@ def allocate(graph: ModelGraph, budget: Budget, scores: dict[str, torch.Tensor] 
         uniform = widths_for_ratio(graph, budget.width / widest)
     else:
         target = budget.keep * count_params(graph.model)
-        lo, hi = 0.0, 1.0  # params_after grows with the ratio: bisect for the closest count
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            if params_after(graph, widths_for_ratio(graph, mid)) < target:
+        # parameters grow with the widest layer's width k: binary search k, then take the closer of k, k+1
+        lo, hi = 1, widest
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if params_after(graph, widths_for_ratio(graph, mid / widest)) <= target:
                 lo = mid
             else:
-                hi = mid
-        best = min((lo, hi), key=lambda r: abs(params_after(graph, widths_for_ratio(graph, r)) - target))
+                hi = mid - 1
+        candidates = [k for k in (lo, lo + 1) if k <= widest]
+        best = min(candidates, key=lambda k: abs(params_after(graph, widths_for_ratio(graph, k / widest)) - target))
+        best = best / widest
         uniform = widths_for_ratio(graph, best)
     if budget.allocation == "uniform":
         return uniform

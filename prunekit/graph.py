@@ -147,11 +147,11 @@ class PrunableLayer:
 
 def _index(item, width: int) -> torch.Tensor:
     """Positions in a layer of root neurons 0..width-1, from a group item's (idxs, root_idxs)."""
+    roots = torch.as_tensor(item.root_idxs, dtype=torch.long)
+    if len(set(item.root_idxs)) != len(roots):
+        raise BadInput("a neuron reaches the same layer twice; prunekit cannot prune that layer")
     idx = torch.full((width,), -1, dtype=torch.long)
-    for i, r in zip(item.idxs, item.root_idxs):
-        if idx[r] != -1:
-            raise BadInput("a neuron reaches the same layer twice; prunekit cannot prune that layer")
-        idx[r] = i
+    idx[roots] = torch.as_tensor(item.idxs, dtype=torch.long)
     return idx
 
 
