@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +74,28 @@ def _load_state(path: Path, models: dict[str, nn.Module], opt: torch.optim.Optim
     return step
 
 
+class _StopRequest:
+    """The first Ctrl-C lets the current step finish (then a checkpoint is saved and the run stops), so a
+    checkpoint never holds a half-done step; a second Ctrl-C stops at once."""
+
+    requested = False
+
+    def __enter__(self) -> _StopRequest:
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def train(
     models: dict[str, nn.Module],
     loss_at: Callable[[int], torch.Tensor],
@@ -95,8 +119,10 @@ def train(
     loss_value, timed_from, t0 = math.nan, None, time.perf_counter()
     step = start
     try:
-        with progress_bar(label, total=iters, completed=start) as advance:
+        with progress_bar(label, total=iters, completed=start) as advance, _StopRequest() as stop:
             for step in range(start, iters):
+                if stop.requested:
+                    raise KeyboardInterrupt
                 if step == start + min(warmup, max(0, iters - start - 1)):
                     _synchronize(device)
                     timed_from, t0 = step, time.perf_counter()
