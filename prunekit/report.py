@@ -30,19 +30,19 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _clean(value):
-    """JSON has no NaN: write null instead."""
+def json_safe(value):
+    """JSON has no NaN or Infinity: write null instead, at any depth."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_report(out: Path, report: dict) -> None:
-    write_json(out / "report.json", _clean(report))
+    write_json(out / "report.json", json_safe(report))
     dense, pruned, quantized = report["dense"], report["pruned"], report.get("quantized")
     keys = [k for k in dense if k != "widths" and k in pruned]
     stages = [dense, pruned] + ([quantized] if quantized else [])

@@ -31,7 +31,7 @@ from prunekit.pipeline import (
 )
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
-from prunekit.report import markdown_table
+from prunekit.report import json_safe, markdown_table
 
 
 @dataclass
@@ -136,7 +136,7 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
         preview = task.preview(evaluation)
         if preview is not None:
             _save_png(cfg.out / "cells" / f"{cid}.png", preview)
-        write_json(path, _clean(row))
+        write_json(path, json_safe(row))
     rows = [read_json(cfg.out / "cells" / f"{cell_id(*c)}.json") for c in todo]
     write_results(cfg.out, rows)
     return rows
@@ -160,16 +160,8 @@ def equal_budget_dense(task, seed: int, cfg: SweepConfig) -> dict:
     models = task.build(seed)
     task.train(models, task.iters + extra, state, True, "dense (equal budget)")
     row = {"seed": seed, "iters": task.iters + extra, **task.evaluate(models).metrics}
-    write_json(path, _clean(row))
+    write_json(path, json_safe(row))
     return row
-
-
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    return value
 
 
 def _save_png(path: Path, image: np.ndarray) -> None:
