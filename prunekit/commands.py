@@ -23,6 +23,9 @@ WIDTH = typer.Option(None, help="Width of the widest prunable layer after prunin
 KEEP = typer.Option(None, help="Fraction of parameters to keep, in (0, 1]. Default: --width 128 if neither given.")
 REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by least squares on calibration data.")
 SEED = typer.Option(0, help="Seed for training, sampling and selection.")
+DISTILL = typer.Option(
+    0.0, help="Retrain against the dense model too: loss weight of its outputs in [0, 1] (0: ground truth only)."
+)
 
 
 def _budget(width: int | None, keep: float | None) -> tuple[int | None, float | None]:
@@ -41,6 +44,7 @@ def run(
     keep: float | None = KEEP,
     retrain: str = typer.Option("finetune", help="finetune the selected weights, or retrain from scratch."),
     refit: bool = REFIT,
+    distill: float = DISTILL,
     allocation: str = typer.Option("uniform", help="uniform: one ratio for every layer; global: widths from scores."),
     quantize: str | None = typer.Option(None, help="After retraining, also quantize: int8, fp16 or bf16."),
     preset: str = typer.Option("smoke", help="Size of the run: smoke (seconds), demo (minutes), paper."),
@@ -65,7 +69,9 @@ def run(
     if data is not None and not data.exists():
         raise BadInput(f"--data {data} does not exist")
     width, keep = _budget(width, keep)
-    options = RunOptions(data=data, preset=preset, iters=iters, seed=seed, device=device, precision=precision)
+    options = RunOptions(
+        data=data, preset=preset, iters=iters, seed=seed, device=device, precision=precision, distill=distill
+    )
     cfg = RunConfig(
         target=target,
         scorer=scorer,
@@ -174,6 +180,7 @@ def sweep(
     seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
     uniform: bool = typer.Option(True, help="Include the uniform-random baseline."),
     refit: bool = REFIT,
+    distill: float = DISTILL,
     preset: str = typer.Option("smoke", help="Size of each run (see `prunekit run`)."),
     iters: int | None = typer.Option(None, help="Dense training iterations (overrides the preset)."),
     retrain_iters: int | None = typer.Option(None, help="Retraining iterations per cell (default: --iters)."),
@@ -208,7 +215,7 @@ def sweep(
         uniform=uniform,
         refit=refit,
         retrain_iters=retrain_iters,
-        options=RunOptions(data=data, preset=preset, iters=iters, device=device),
+        options=RunOptions(data=data, preset=preset, iters=iters, device=device, distill=distill),
         out=out,
         evaluate_at_cut=at_cut,
         quantize=quantize,

@@ -36,6 +36,11 @@ class RunOptions:
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"
+    distill: float = 0.0  # weight of the dense teacher's outputs in the retraining loss; 0 = ground truth only
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.distill <= 1.0:
+            raise BadInput(f"--distill must be in [0, 1], got {self.distill}")
 
 
 @dataclass
@@ -63,9 +68,19 @@ class Task(Protocol):
         """A larger batch of real inputs, for data-aware scorers and the refit."""
 
     def train(
-        self, models: dict[str, nn.Module], iters: int, state_path: Path | None, resume: bool, label: str
+        self,
+        models: dict[str, nn.Module],
+        iters: int,
+        state_path: Path | None,
+        resume: bool,
+        label: str,
+        teacher: dict[str, nn.Module] | None = None,
     ) -> TrainStats:
-        """Train ``models`` jointly for ``iters`` steps (resumable from ``state_path``)."""
+        """Train ``models`` jointly for ``iters`` steps (resumable from ``state_path``).
+
+        ``teacher`` (the dense models, passed only when ``RunOptions.distill`` > 0) is frozen; the loss then
+        mixes ground truth and the teacher's outputs, weighted 1 − distill and distill.
+        """
 
     def evaluate(self, models: dict[str, nn.Module]) -> Evaluation:
         """Metrics on the held-out split, plus render time per image where it applies."""
@@ -211,16 +226,37 @@ def prune_stage(
 
 
 def retrain_stage(
-    task: Task, pruned: dict[str, nn.Module], mode: str, iters: int, folder: Path, resume: bool, seed: int
+    task: Task,
+    pruned: dict[str, nn.Module],
+    mode: str,
+    iters: int,
+    folder: Path,
+    resume: bool,
+    seed: int,
+    teacher: dict[str, nn.Module] | None = None,
 ) -> TrainStats:
-    """Fine-tune the selected weights, or re-initialise the pruned architecture and train it from scratch."""
+    """Fine-tune the selected weights, or re-initialise the pruned architecture and train it from scratch.
+
+    With a ``teacher`` (the dense models) the task distils from it; targets without distillation never
+    see the argument.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     if mode == "scratch":
         _reinitialise(pruned, seed + 1)
-    stats = task.train(pruned, iters, folder / "train_state.safetensors", resume, "retrain")
+    extra = {} if teacher is None else {"teacher": teacher}
+    stats = task.train(pruned, iters, folder / "train_state.safetensors", resume, "retrain", **extra)
     for name, m in pruned.items():
         checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
     return stats
+
+
+def teacher_for(options: RunOptions, dense: dict[str, nn.Module]) -> dict[str, nn.Module] | None:
+    """The dense models as a frozen teacher when distillation is asked for, else None."""
+    if options.distill == 0:
+        return None
+    for m in dense.values():
+        m.eval()
+    return dense
 
 
 def run(cfg: RunConfig) -> dict:
@@ -237,8 +273,9 @@ def run(cfg: RunConfig) -> dict:
     dense_eval = task.evaluate(dense)
     pruned, prune_seconds = prune_stage(task, dense, cfg.scorer, cfg.selector, budget, cfg.refit, cfg.options.seed)
     pruned_at_cut = task.evaluate(pruned)
+    teacher = teacher_for(cfg.options, dense)
     pruned_train = retrain_stage(
-        task, pruned, cfg.retrain, task.iters, cfg.out / "pruned", cfg.resume, cfg.options.seed
+        task, pruned, cfg.retrain, task.iters, cfg.out / "pruned", cfg.resume, cfg.options.seed, teacher
     )
     pruned_eval = task.evaluate(pruned)
 
@@ -253,6 +290,7 @@ def run(cfg: RunConfig) -> dict:
         "budget": budget.as_dict(),
         "retrain": cfg.retrain,
         "refit": cfg.refit,
+        "distill": cfg.options.distill,
         "seed": cfg.options.seed,
         "preset": cfg.options.preset,
         "iters": task.iters,

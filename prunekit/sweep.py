@@ -28,6 +28,7 @@ from prunekit.pipeline import (
     prune_stage,
     retrain_stage,
     summarise,
+    teacher_for,
 )
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
@@ -83,6 +84,7 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
     if cfg.out.exists() and not cfg.out.is_dir():
         raise BadInput(f"--out {cfg.out} is an existing file; give a directory")
     (cfg.out / "cells").mkdir(parents=True, exist_ok=True)
+    check_settings(cfg)
     todo = list(cells(cfg))
     done = sum((cfg.out / "cells" / f"{cell_id(*c)}.json").exists() for c in todo)
     console.log(f"sweep: {len(todo)} cells, {done} already done")
@@ -105,7 +107,8 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
         pruned, seconds = prune_stage(task, dense, scorer, selector, budget, cfg.refit, seed)
         at_cut = task.evaluate(pruned).metrics if cfg.evaluate_at_cut else None
         folder = cfg.out / "work" / cid
-        retrain_stage(task, pruned, mode, cfg.retrain_iters or task.iters, folder, True, seed)
+        teacher = teacher_for(cfg.options, dense)
+        retrain_stage(task, pruned, mode, cfg.retrain_iters or task.iters, folder, True, seed, teacher)
         evaluation = task.evaluate(pruned)
         row = {
             "id": cid,
@@ -116,6 +119,7 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
             "retrain": mode,
             "seed": seed,
             "refit": cfg.refit,
+            "distill": cfg.options.distill,
             "headline": task.headline,
             "prune_seconds": seconds,
             "dense": dense_row,
@@ -140,6 +144,43 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
     rows = [read_json(cfg.out / "cells" / f"{cell_id(*c)}.json") for c in todo]
     write_results(cfg.out, rows)
     return rows
+
+
+def settings(cfg: SweepConfig) -> dict:
+    """What every cell of one sweep folder shares; the cell names leave it out."""
+    o = cfg.options
+    return {
+        "target": cfg.target,
+        "data": None if o.data is None else str(o.data),
+        "preset": o.preset,
+        "iters": o.iters,
+        "retrain_iters": cfg.retrain_iters,
+        "refit": cfg.refit,
+        "distill": o.distill,
+        "precision": o.precision,
+        "quantize": cfg.quantize,
+    }
+
+
+def check_settings(cfg: SweepConfig) -> None:
+    """Record the settings in sweep.json, or refuse to resume a folder made with other ones.
+
+    Extending a sweep (more seeds, scorers or budgets) is fine; changing what its cells were trained
+    with would silently mix incomparable cells, so that needs another --out.
+    """
+    path = cfg.out / "sweep.json"
+    now = settings(cfg)
+    if path.exists():
+        before = read_json(path)
+        same_data = (before.get("data") is None) == (now["data"] is None) and (
+            now["data"] is None or Path(before["data"]).resolve() == Path(now["data"]).resolve()
+        )
+        diff = [k for k in now if k != "data" and before.get(k) != now[k]] + ([] if same_data else ["data"])
+        if diff:
+            shown = ", ".join(f"{k} {before.get(k)!r} there, {now[k]!r} now" for k in diff)
+            raise BadInput(f"--out {cfg.out} holds a sweep with other settings ({shown}); choose another --out")
+        return
+    write_json(path, now)
 
 
 def equal_budget_dense(task, seed: int, cfg: SweepConfig) -> dict:
@@ -268,7 +309,10 @@ def write_results(out: Path, rows: list[dict]) -> None:
         "runs",
         "collapsed (excluded)",
     ]
-    write_text(out / "results.md", f"# Sweep: {rows[0]['target']}\n\n" + markdown_table(header, table))
+    setup = out / "sweep.json"
+    shared = ", ".join(f"{k} `{v}`" for k, v in read_json(setup).items() if k != "target") if setup.exists() else ""
+    intro = f"# Sweep: {rows[0]['target']}\n\n" + (f"Settings: {shared}.\n\n" if shared else "")
+    write_text(out / "results.md", intro + markdown_table(header, table))
     _plots(out, rows, h)
 
 

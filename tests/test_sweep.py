@@ -45,6 +45,12 @@ def test_tiny_nerf_sweep_and_resume(tmp_path):
     again = prunekit(*args)  # resumable: nothing recomputed
     assert again.returncode == 0 and "2 already done" in again.stderr
     assert [c.stat().st_mtime_ns for c in cells] == stamps
+    # cells trained another way must not be mixed into this folder
+    changed = [a if a != "2" else "5" for a in args]
+    assert_one_line_error(prunekit(*changed), "other settings (retrain_iters 2 there, 5 now)")
+    assert [c.stat().st_mtime_ns for c in cells] == stamps
+    assert json.loads((out / "sweep.json").read_text())["retrain_iters"] == 2
+    assert "Settings: " in (out / "results.md").read_text()
 
 
 def test_sweep_bad_input(tmp_path):

@@ -37,6 +37,7 @@ class ArrayTask:
         self.p = PRESETS[options.preset]
         self.iters = options.iters or self.p["iters"]
         self.seed = options.seed
+        self.distill = options.distill
         self.device = resolve_device(options.device)
         x, y = self.load()
         g = torch.Generator().manual_seed(1234)  # the split is fixed, whatever the run's seed
@@ -56,13 +57,22 @@ class ArrayTask:
     def calibration_inputs(self, name: str) -> tuple:
         return (self.x_train[:2048],)
 
-    def train(self, models, iters, state_path: Path | None, resume: bool, label: str) -> training.TrainStats:
+    def train(
+        self, models, iters, state_path: Path | None, resume: bool, label: str, teacher=None
+    ) -> training.TrainStats:
         (model,) = models.values()
 
         def loss_at(step: int) -> torch.Tensor:
             g = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + step)
             idx = torch.randint(0, len(self.x_train), (self.p["batch"],), device=self.device, generator=g)
-            return self.loss(model(self.x_train[idx]), self.y_train[idx])
+            x = self.x_train[idx]
+            out = model(x)
+            loss = self.loss(out, self.y_train[idx])
+            if teacher is None:
+                return loss
+            with torch.no_grad():
+                soft = next(iter(teacher.values()))(x)
+            return (1 - self.distill) * loss + self.distill * self.distillation(out, soft)
 
         lr = self.p["lr"]
         return training.train(
@@ -104,6 +114,17 @@ class DigitsTask(ArrayTask):
     def loss(self, out, y):
         return F.cross_entropy(out, y)
 
+    def distillation(self, out, teacher_out, temperature: float = 2.0):
+        """Hinton et al.'s soft targets: KL divergence at temperature T, scaled by T² to keep gradients comparable."""
+        t = temperature
+        return (
+            F.kl_div(
+                F.log_softmax(out / t, -1), F.log_softmax(teacher_out / t, -1), log_target=True, reduction="batchmean"
+            )
+            * t
+            * t
+        )
+
     def metrics(self, out, y) -> dict:
         return {"accuracy": float((out.argmax(-1) == y).float().mean()), "test_loss": float(F.cross_entropy(out, y))}
 
@@ -135,6 +156,9 @@ class PhotoTask(ArrayTask):
 
     def loss(self, out, y):
         return F.mse_loss(out, y)
+
+    def distillation(self, out, teacher_out):
+        return F.mse_loss(out, teacher_out)
 
     def metrics(self, out, y) -> dict:
         mse = float(F.mse_loss(out.clamp(0, 1), y))

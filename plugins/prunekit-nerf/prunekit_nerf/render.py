@@ -18,12 +18,17 @@ class RenderConfig:
     chunk: int = 8192  # rays per forward pass when rendering whole images
 
 
-def composite(rgb: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor, dirs: torch.Tensor, white: bool):
-    """Alpha-composite samples along each ray: returns (colour (R, 3), weights (R, S), opacity (R,))."""
+def alphas(sigma: torch.Tensor, z: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+    """Opacity of each sample's segment (R, S), in [0, 1]; the last segment reaches infinity."""
     deltas = torch.cat([z[:, 1:] - z[:, :-1], torch.full_like(z[:, :1], 1e10)], dim=-1) * dirs.norm(
         dim=-1, keepdim=True
     )
-    alpha = 1.0 - torch.exp(-torch.relu(sigma) * deltas)
+    return 1.0 - torch.exp(-torch.relu(sigma) * deltas)
+
+
+def composite(rgb: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor, dirs: torch.Tensor, white: bool):
+    """Alpha-composite samples along each ray: returns (colour (R, 3), weights (R, S), opacity (R,))."""
+    alpha = alphas(sigma, z, dirs)
     transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-10], -1), -1)[:, :-1]
     weights = alpha * transmittance
     colour = (weights[..., None] * rgb).sum(dim=1)
@@ -33,7 +38,8 @@ def composite(rgb: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor, dirs: tor
     return colour, weights, opacity
 
 
-def _query(field: nn.Module, origins, dirs, z, autocast: bool):
+def query(field: nn.Module, origins, dirs, z, autocast: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The field's raw colour (R, S, 3) and density (R, S) at depths ``z`` (R, S) along each ray."""
     points = origins[:, None, :] + dirs[:, None, :] * z[..., None]
     viewdirs = (dirs / dirs.norm(dim=-1, keepdim=True))[:, None, :].expand_as(points)
     with torch.autocast(points.device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -53,7 +59,10 @@ def render_rays(
     generator: torch.Generator | None = None,
     autocast: bool = False,
 ):
-    """Colours of rays (R, 3) through the coarse field and, if present, the fine one: {'coarse', 'fine', 'opacity'}."""
+    """Colours of rays (R, 3) through the coarse field and, if present, the fine one: {'coarse', 'fine', 'opacity'}.
+
+    ``out['samples'][name]`` holds each field's depths and raw (colour, density) there, for distillation.
+    """
     n = origins.shape[0]
     z = stratified(
         torch.full((n, 1), near, device=origins.device),
@@ -62,14 +71,15 @@ def render_rays(
         perturb,
         generator,
     )
-    rgb, sigma = _query(models["coarse"], origins, dirs, z, autocast)
+    rgb, sigma = query(models["coarse"], origins, dirs, z, autocast)
     coarse, weights, opacity = composite(rgb, sigma, z, dirs, cfg.white_background)
-    out = {"coarse": coarse, "opacity": opacity}
+    out = {"coarse": coarse, "opacity": opacity, "samples": {"coarse": (z, rgb, sigma)}}
     if "fine" in models and cfg.fine_samples > 0:
         z_fine = hierarchical(z, weights, cfg.fine_samples, perturb, generator)
         z_all, _ = torch.sort(torch.cat([z, z_fine], dim=-1), dim=-1)
-        rgb, sigma = _query(models["fine"], origins, dirs, z_all, autocast)
+        rgb, sigma = query(models["fine"], origins, dirs, z_all, autocast)
         out["fine"], _, out["opacity"] = composite(rgb, sigma, z_all, dirs, cfg.white_background)
+        out["samples"]["fine"] = (z_all, rgb, sigma)
     return out
 
 

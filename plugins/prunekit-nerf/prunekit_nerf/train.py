@@ -19,7 +19,7 @@ from prunekit_nerf.field import NeRFField
 from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.presets import PRESETS
 from prunekit_nerf.rays import camera_rays, ndc_rays
-from prunekit_nerf.render import RenderConfig, render_image, render_rays
+from prunekit_nerf.render import RenderConfig, alphas, query, render_image, render_rays
 from prunekit_nerf.sampling import stratified
 
 COLLAPSE_MARGIN_DB = 1.0  # a model no better than a constant colour (+ this) has collapsed
@@ -62,6 +62,7 @@ class NerfTask:
         self.seed = options.seed
         self.device = resolve_device(options.device)
         self.autocast = options.precision == "bf16"
+        self.distill = options.distill
         if self.autocast and not bf16_supported(self.device):
             raise BadInput(f"--precision bf16: this {self.device.type} has no bf16 support")
         self.scene = load_scene(options.data, self.p["resolution"], self.p["views"], self.p["test_views"])
@@ -111,22 +112,18 @@ class NerfTask:
             return self.crop[pick], g
         return torch.randint(0, len(self.rays[0]), (self.p["batch"],), device=self.device, generator=g), g
 
-    def train(self, models, iters, state_path: Path | None, resume: bool, label: str) -> training.TrainStats:
+    def train(
+        self, models, iters, state_path: Path | None, resume: bool, label: str, teacher=None
+    ) -> training.TrainStats:
         def loss_at(step: int) -> torch.Tensor:
             idx, g = self._batch(step)
-            out = render_rays(
-                models,
-                self.rays[0][idx],
-                self.rays[1][idx],
-                self.scene.near,
-                self.scene.far,
-                self.render,
-                True,
-                g,
-                self.autocast,
-            )
+            o, d = self.rays[0][idx], self.rays[1][idx]
+            out = render_rays(models, o, d, self.scene.near, self.scene.far, self.render, True, g, self.autocast)
             target = self.rays[2][idx]
-            return sum(torch.mean((out[k] - target) ** 2) for k in ("coarse", "fine") if k in out)
+            photometric = sum(torch.mean((out[k] - target) ** 2) for k in ("coarse", "fine") if k in out)
+            if teacher is None:
+                return photometric
+            return (1 - self.distill) * photometric + self.distill * self._distillation(teacher, out["samples"], o, d)
 
         lr, decay = self.p["lr"], self.p["lr_decay_steps"]
         return training.train(
@@ -139,6 +136,23 @@ class NerfTask:
             checkpoint_every=max(10, min(500, iters // 10)),
             label=f"nerf {label}",
         )
+
+    def _distillation(self, teacher, samples, origins, dirs) -> torch.Tensor:
+        """Point-wise distillation: each field matches the dense one's colour and opacity at its own samples.
+
+        Colour and per-segment opacity are both in [0, 1], so neither term dwarfs the other (raw densities
+        span orders of magnitude); supervising every sample gives far more signal than a ray's colour.
+        """
+        loss = 0.0
+        for name, (z, rgb, sigma) in samples.items():
+            with torch.no_grad():
+                t_rgb, t_sigma = query(teacher[name], origins, dirs, z, self.autocast)
+            loss = (
+                loss
+                + torch.mean((rgb - t_rgb) ** 2)
+                + torch.mean((alphas(sigma, z, dirs) - alphas(t_sigma, z, dirs)) ** 2)
+            )
+        return loss
 
     # --- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, models) -> Evaluation:
