@@ -34,7 +34,8 @@ def main() -> None:
     base = None
     for label, kw in (
         ("dense 256", None),
-        ("keep 0.5", {"keep": 0.5}),
+        ("keep 0.483", {"keep": 0.483}),
+        ("keep 0.483 ×16", {"keep": 0.483, "round_to": 16}),
         ("width 128", {"width": 128}),
         ("width 64", {"width": 64}),
     ):
@@ -44,7 +45,7 @@ def main() -> None:
         sec = median_time(lambda m=models: render_image(m, o, d, task.scene.near, task.scene.far, cfg), 3, 1, device)
         base = base or sec
         params = sum(prunekit.count_params(m) for m in models.values())
-        print(f"{label:>10}: {params:>9,} params  {sec:.3f} s/image  pruned/dense {sec / base:.3f}")
+        print(f"{label:>14}: {params:>9,} params  {sec:.3f} s/image  pruned/dense {sec / base:.3f}")
 
 
 if __name__ == "__main__":

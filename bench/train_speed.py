@@ -44,7 +44,12 @@ def main() -> None:
     dense = task.build(0)
     inputs = task.example_inputs("coarse")
     variants = {"dense 256": dense}
-    for label, kw in (("keep 0.5", {"keep": 0.5}), ("width 128", {"width": 128}), ("width 64", {"width": 64})):
+    for label, kw in (
+        ("keep 0.483", {"keep": 0.483}),  # the study's "288K" budget: widths 175 / 88
+        ("keep 0.483 ×16", {"keep": 0.483, "round_to": 16}),  # the same budget at widths 176 / 96
+        ("width 128", {"width": 128}),
+        ("width 64", {"width": 64}),
+    ):
         variants[label] = {n: prunekit.prune(m, inputs, selector="topk", **kw) for n, m in dense.items()}
 
     def step_time(models, autocast=False):
@@ -62,7 +67,7 @@ def main() -> None:
         params = sum(prunekit.count_params(m) for m in models.values())
         rate = flops_per_iter(models, 256, 32, 32) / sec
         print(
-            f"{label:>10}: {params:>9,} params  {sec:.4f} s/iter  pruned/dense {sec / base:.3f}  "
+            f"{label:>14}: {params:>9,} params  {sec:.4f} s/iter  pruned/dense {sec / base:.3f}  "
             f"FLOP rate / GEMM rate {rate / gemm:.2f}"
         )
     if bf16_supported(device):

@@ -26,10 +26,11 @@ def make_plan(
     calibration=None,
     seed: int = 0,
     allocation: str = "uniform",
+    round_to: int = 1,
 ) -> Plan:
     """Score every prunable layer of ``graph``, and select the neurons it keeps within the budget."""
     score_fn, select_fn = plugins.get_scorer(scorer), plugins.get_selector(selector)
-    budget = Budget(width=width, keep=keep, allocation=allocation)
+    budget = Budget(width=width, keep=keep, allocation=allocation, round_to=round_to)
     calib = (
         calibrate(graph, calibration, gradients=getattr(score_fn, "needs_gradients", False))
         if getattr(score_fn, "needs_calibration", False)
@@ -98,18 +99,20 @@ def prune(
     refit: bool = False,
     seed: int = 0,
     allocation: str = "uniform",
+    round_to: int = 1,
 ) -> nn.Module:
     """A pruned, verified copy of ``model``; its plan is ``result.prunekit_plan``.
 
     ``example_inputs`` is a tensor or tuple of tensors (batch first) that ``model(*example_inputs)``
     accepts. ``calibration`` (same form, more rows) feeds data-aware scorers and the refit; it defaults to
     ``example_inputs``. ``refit=True`` re-solves every layer that lost inputs by least squares so the
-    pruned model tracks the dense one on the calibration data.
+    pruned model tracks the dense one on the calibration data. ``round_to=16`` keeps every width a
+    multiple of 16, which matrix-multiply kernels run faster.
     """
     calibration = example_inputs if calibration is None else calibration
     pruned = copy.deepcopy(model)
     graph = ModelGraph(pruned, example_inputs)
-    the_plan = make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation)
+    the_plan = make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation, round_to)
     cut(graph, the_plan)
     verify(model, pruned, the_plan, example_inputs)
     if refit:

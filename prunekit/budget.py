@@ -20,11 +20,13 @@ class Budget:
 
     ``allocation`` says how the budget is spread: ``uniform`` shrinks every layer by one ratio;
     ``global`` spends the same number of parameters where the scores are highest (see
-    :func:`global_allocation`)."""
+    :func:`global_allocation`). ``round_to`` makes every kept width a multiple of it: matrix-multiply
+    kernels run up to a third slower per weight on odd widths (``bench/width_alignment.py``)."""
 
     width: int | None = None
     keep: float | None = None
     allocation: str = "uniform"
+    round_to: int = 1
 
     def __post_init__(self) -> None:
         if self.allocation not in ALLOCATIONS:
@@ -35,10 +37,16 @@ class Budget:
             raise BadInput(f"--width must be a positive integer, got {self.width}")
         if self.keep is not None and not 0 < self.keep <= 1:
             raise BadInput(f"--keep must be in (0, 1], got {self.keep}")
+        if self.round_to < 1:
+            raise BadInput(f"--round-to must be a positive integer, got {self.round_to}")
 
     def as_dict(self) -> dict:
         size = {"width": self.width} if self.width is not None else {"keep": self.keep}
-        return size if self.allocation == "uniform" else {**size, "allocation": self.allocation}
+        if self.allocation != "uniform":
+            size["allocation"] = self.allocation
+        if self.round_to != 1:
+            size["round_to"] = self.round_to
+        return size
 
 
 def count_params(model: nn.Module) -> int:
@@ -64,8 +72,13 @@ def params_after(graph: ModelGraph, kept: dict[str, int]) -> int:
     return total
 
 
-def widths_for_ratio(graph: ModelGraph, ratio: float) -> dict[str, int]:
-    return {n: max(1, min(layer.width, round(layer.width * ratio))) for n, layer in graph.layers.items()}
+def aligned(k: int, width: int, round_to: int) -> int:
+    """``k`` neurons rounded to the nearest multiple of ``round_to``, within [min(round_to, width), width]."""
+    return max(min(round_to, width), min(width, round_to * round(k / round_to)), 1)
+
+
+def widths_for_ratio(graph: ModelGraph, ratio: float, round_to: int = 1) -> dict[str, int]:
+    return {n: aligned(round(layer.width * ratio), layer.width, round_to) for n, layer in graph.layers.items()}
 
 
 def allocate(graph: ModelGraph, budget: Budget, scores: dict[str, torch.Tensor] | None = None) -> dict[str, int]:
@@ -76,26 +89,29 @@ def allocate(graph: ModelGraph, budget: Budget, scores: dict[str, torch.Tensor] 
     if budget.width is not None:
         if budget.width > widest:
             raise BadInput(f"--width {budget.width} is larger than the model's widest prunable layer ({widest})")
-        uniform = widths_for_ratio(graph, budget.width / widest)
+        uniform = widths_for_ratio(graph, budget.width / widest, budget.round_to)
     else:
         target = budget.keep * count_params(graph.model)
-        # parameters grow with the widest layer's width k: binary search k, then take the closer of k, k+1
+
+        # parameters grow with the widest layer's width k: binary search the last k within the target,
+        # then take whichever of it and the next k (the next set of widths, rounding included) is closer
+        def widths(k: int) -> dict[str, int]:
+            return widths_for_ratio(graph, k / widest, budget.round_to)
+
         lo, hi = 1, widest
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if params_after(graph, widths_for_ratio(graph, mid / widest)) <= target:
+            if params_after(graph, widths(mid)) <= target:
                 lo = mid
             else:
                 hi = mid - 1
         candidates = [k for k in (lo, lo + 1) if k <= widest]
-        best = min(candidates, key=lambda k: abs(params_after(graph, widths_for_ratio(graph, k / widest)) - target))
-        best = best / widest
-        uniform = widths_for_ratio(graph, best)
+        uniform = widths(min(candidates, key=lambda k: abs(params_after(graph, widths(k)) - target)))
     if budget.allocation == "uniform":
         return uniform
     if scores is None:
         raise BadInput("global allocation needs the layers' scores")
-    return global_allocation(graph, scores, params_after(graph, uniform))
+    return global_allocation(graph, scores, params_after(graph, uniform), budget.round_to)
 
 
 def min_width(width: int) -> int:
@@ -103,21 +119,23 @@ def min_width(width: int) -> int:
     return max(1, width // 16)
 
 
-def global_allocation(graph: ModelGraph, scores: dict[str, torch.Tensor], target: int) -> dict[str, int]:
+def global_allocation(
+    graph: ModelGraph, scores: dict[str, torch.Tensor], target: int, round_to: int = 1
+) -> dict[str, int]:
     """Widths chosen by ranking every neuron of every layer on one scale, within ``target`` parameters.
 
     Scores are normalised by their layer's mean (scores of different layers are not comparable in
     absolute terms: fan-in and fan-out differ), then one threshold is found such that the neurons above
     it, with every layer kept between :func:`min_width` and its width, cost at most ``target``
-    parameters. A layer whose neurons all look alike keeps a share like the others'; a layer with a few
-    dominant neurons gives up the rest.
+    parameters (each width rounded to a multiple of ``round_to``). A layer whose neurons all look alike
+    keeps a share like the others'; a layer with a few dominant neurons gives up the rest.
     """
     normed = {n: s / s.mean().clamp_min(1e-12) for n, s in scores.items()}
     thresholds = torch.cat(list(normed.values())).sort(descending=True).values
 
     def widths_at(t: float) -> dict[str, int]:
         return {
-            n: int(min(graph.layers[n].width, max(min_width(graph.layers[n].width), int((s >= t).sum()))))
+            n: aligned(max(min_width(graph.layers[n].width), int((s >= t).sum())), graph.layers[n].width, round_to)
             for n, s in normed.items()
         }
 

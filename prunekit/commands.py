@@ -23,6 +23,9 @@ WIDTH = typer.Option(None, help="Width of the widest prunable layer after prunin
 KEEP = typer.Option(None, help="Fraction of parameters to keep, in (0, 1]. Default: --width 128 if neither given.")
 REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by least squares on calibration data.")
 SEED = typer.Option(0, help="Seed for training, sampling and selection.")
+ROUND_TO = typer.Option(
+    1, help="Keep widths that are multiples of N (16 suits CPU matrix kernels, 8 GPU tensor cores); 1: exact."
+)
 DISTILL = typer.Option(
     0.0, help="Retrain against the dense model too: loss weight of its outputs in [0, 1] (0: ground truth only)."
 )
@@ -46,6 +49,7 @@ def run(
     refit: bool = REFIT,
     distill: float = DISTILL,
     allocation: str = typer.Option("uniform", help="uniform: one ratio for every layer; global: widths from scores."),
+    round_to: int = ROUND_TO,
     quantize: str | None = typer.Option(None, help="After retraining, also quantize: int8, fp16 or bf16."),
     preset: str = typer.Option("smoke", help="Size of the run: smoke (seconds), demo (minutes), paper."),
     iters: int | None = typer.Option(None, help="Training iterations per stage (overrides the preset)."),
@@ -81,6 +85,7 @@ def run(
         retrain=retrain,
         refit=refit,
         allocation=allocation,
+        round_to=round_to,
         quantize=quantize,
         options=options,
         out=out,
@@ -121,6 +126,7 @@ def prune_checkpoint(
     selector: str = SELECTOR,
     width: int | None = WIDTH,
     keep: float | None = KEEP,
+    round_to: int = ROUND_TO,
     seed: int = SEED,
     out: Path = typer.Option(..., help="Where to save the pruned model (.safetensors)."),
 ) -> None:
@@ -133,7 +139,9 @@ def prune_checkpoint(
     inputs = tuple(torch.randn(256, d, generator=gen) for d in dims)
     width, keep = _budget(width, keep)
     try:
-        pruned = prune_model(dense, inputs, scorer=scorer, selector=selector, width=width, keep=keep, seed=seed)
+        pruned = prune_model(
+            dense, inputs, scorer=scorer, selector=selector, width=width, keep=keep, seed=seed, round_to=round_to
+        )
     except RuntimeError as exc:
         raise BadInput(f"the model does not accept inputs of sizes {dims}: {str(exc).splitlines()[0]}") from None
     path = checkpoint.save(
@@ -188,6 +196,7 @@ def sweep(
     out: Path = typer.Option(Path("runs/sweep"), help="Directory for results.json/md, plots and cells/."),
     at_cut: bool = typer.Option(False, "--at-cut", help="Also evaluate each pruned model before retraining."),
     allocations: str = typer.Option("uniform", help="Comma-separated allocations: uniform, global."),
+    round_to: int = ROUND_TO,
     quantize: str | None = typer.Option(None, help="Also evaluate every cell quantized: int8, fp16 or bf16."),
     equal_budget: bool = typer.Option(True, help="Also train each dense model for the retraining budget."),
 ) -> None:
@@ -199,7 +208,11 @@ def sweep(
         raise BadInput("give --widths and/or --keeps")
     sizes = [{"width": w} for w in _split(widths, int, "--widths")] if widths else []
     sizes += [{"keep": k} for k in _split(keeps, float, "--keeps")] if keeps else []
-    budgets = [Budget(**size, allocation=a) for a in _split(allocations, str, "--allocations") for size in sizes]
+    budgets = [
+        Budget(**size, allocation=a, round_to=round_to)
+        for a in _split(allocations, str, "--allocations")
+        for size in sizes
+    ]
     for flag, value in (("--iters", iters), ("--retrain-iters", retrain_iters)):
         if value is not None and value < 1:
             raise BadInput(f"{flag} must be at least 1, got {value}")

@@ -110,6 +110,7 @@ class RunConfig:
     retrain: str = "finetune"
     refit: bool = False
     allocation: str = "uniform"
+    round_to: int = 1
     quantize: str | None = None
     options: RunOptions = field(default_factory=RunOptions)
     out: Path = Path("runs/latest")
@@ -219,6 +220,7 @@ def prune_stage(
             refit=refit,
             seed=seed,
             allocation=budget.allocation,
+            round_to=budget.round_to,
         )
         for name, m in dense.items()
     }
@@ -263,7 +265,7 @@ def run(cfg: RunConfig) -> dict:
     """Run the whole pipeline; returns the report (also written to ``cfg.out``)."""
     check_choices(cfg.target, [cfg.scorer], [cfg.selector], [cfg.retrain], cfg.options.preset)
     target = plugins.get_target(cfg.target)
-    budget = Budget(width=cfg.width, keep=cfg.keep, allocation=cfg.allocation)
+    budget = Budget(width=cfg.width, keep=cfg.keep, allocation=cfg.allocation, round_to=cfg.round_to)
     if cfg.quantize is not None:
         check_mode(cfg.quantize)
     prepare_out(cfg.out, cfg.force, cfg.resume)

@@ -56,7 +56,8 @@ class SweepConfig:
 
 def _budget_label(b: Budget) -> str:
     size = f"width{b.width}" if b.width is not None else f"keep{b.keep:g}"
-    return size if b.allocation == "uniform" else f"{size}-{b.allocation}"
+    size += "" if b.allocation == "uniform" else f"-{b.allocation}"
+    return size + ("" if b.round_to == 1 else f"-r{b.round_to}")
 
 
 def strategies(cfg: SweepConfig) -> list[tuple[str, str]]:
@@ -233,6 +234,8 @@ def _groups(rows: list[dict]) -> dict[tuple, list[dict]]:
         budget = f"width {r['width']}" if r.get("width") is not None else f"keep {r['keep']:g}"
         if r.get("allocation", "uniform") != "uniform":
             budget += f" ({r['allocation']})"
+        if r.get("round_to", 1) != 1:
+            budget += f" (×{r['round_to']})"
         groups.setdefault((budget, r["retrain"], f"{r['scorer']}/{r['selector']}"), []).append(r)
     return groups
 
