@@ -5,7 +5,9 @@ net evaluates 64 per ray), the vanilla 256-wide MLPs, on the built-in scene (the
 depend on the images). Prints s/iter per width, pruned ÷ dense, achieved FLOP rate ÷ GEMM rate,
 bf16 autocast ÷ fp32 and torch.compile on ÷ off, all measured in this one run.
 
-    python bench/train_speed.py [--steps 6] [--no-compile] [--device auto]
+    python bench/train_speed.py [--steps 6] [--samples 32,32] [--no-compile] [--device auto]
+
+``--samples 24,24`` is the lego study's (``demo`` preset) configuration.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--samples", default="32,32", help="coarse,fine samples per ray")
     ap.add_argument("--no-compile", action="store_true")
     args = ap.parse_args()
+    coarse, fine = (int(v) for v in args.samples.split(","))
     device = resolve_device(args.device)
     task = NerfTask(RunOptions(preset="demo", device=str(device)))
     task.p.update(batch=256, precrop_iters=0)
-    task.render = RenderConfig(32, 32, True)
+    task.render = RenderConfig(coarse, fine, True)
     dense = task.build(0)
     inputs = task.example_inputs("coarse")
     variants = {"dense 256": dense}
@@ -58,17 +62,17 @@ def main() -> None:
         return task.train(trial, args.steps + 3, None, False, "bench").seconds_per_iter
 
     gemm = gemm_rate(device=device)
-    print(f"device: {device_name(device)}")
+    print(f"device: {device_name(device)}; 256 rays, {coarse} coarse + {fine} fine samples per ray")
     print(f"GEMM 16384x256x256 fp32: {gemm / 1e9:.1f} GFLOP/s")
     base = None
     for label, models in variants.items():
         sec = step_time(models)
         base = base or sec
         params = sum(prunekit.count_params(m) for m in models.values())
-        rate = flops_per_iter(models, 256, 32, 32) / sec
+        rate = flops_per_iter(models, 256, coarse, fine) / sec
         print(
             f"{label:>14}: {params:>9,} params  {sec:.4f} s/iter  pruned/dense {sec / base:.3f}  "
-            f"FLOP rate / GEMM rate {rate / gemm:.2f}"
+            f"FLOP rate / GEMM rate {rate / gemm:.2f}  min / 100k iterations {sec * 1e5 / 60:.0f}"
         )
     if bf16_supported(device):
         print(f"bf16 autocast / fp32 (dense): {step_time(dense, autocast=True) / base:.3f}")
