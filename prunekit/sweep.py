@@ -261,11 +261,13 @@ def write_results(out: Path, rows: list[dict]) -> None:
             d_minutes,
             f"{d_mean:.3f} ± {d_std:.3f}",
             "",
+            "",
             len(dense_vals),
             d_collapsed,
         ]
     ]
     longer = [read_json(p) for p in sorted((out / "cells").glob("dense-seed*-plus*.json"))]
+    equal = {r["seed"]: r[h] for r in longer if not r.get("collapsed")}
     if longer:
         lm, ls = _mean_std([r[h] for r in longer if not r.get("collapsed")])
         table.append(
@@ -278,6 +280,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
                 d_minutes,
                 f"{lm:.3f} ± {ls:.3f}",
                 f"{lm - d_mean:+.3f}",
+                "",
                 len(longer),
                 sum(bool(r.get("collapsed")) for r in longer),
             ]
@@ -286,6 +289,9 @@ def write_results(out: Path, rows: list[dict]) -> None:
         ok = [r for r in group if not r["collapsed"]]
         m, s = _mean_std([r["pruned"][h] for r in ok])
         dm, _ = _mean_std([r["pruned"][h] - r["dense"][h] for r in ok])
+        # paired by seed: both sides share the dense model, so seed-to-seed spread cancels
+        paired = [r["pruned"][h] - equal[r["seed"]] for r in ok if r["seed"] in equal]
+        em, es = _mean_std(paired)
         table.append(
             [
                 strategy,
@@ -296,6 +302,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
                 _median([r["pruned"]["sec_per_iter"] for r in group]) * 1e5 / 60,
                 f"{m:.3f} ± {s:.3f}",
                 f"{dm:+.3f}",
+                f"{em:+.3f} ± {es:.3f}" if paired else "",
                 len(ok),
                 len(group) - len(ok),
             ]
@@ -309,6 +316,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
         "min / 100k iters (median)",
         f"{h} mean ± std",
         f"Δ{h} vs dense",
+        f"Δ{h} vs equal-budget dense (paired)",
         "runs",
         "collapsed (excluded)",
     ]
