@@ -21,7 +21,7 @@ class Budget:
     ``allocation`` says how the budget is spread: ``uniform`` shrinks every layer by one ratio;
     ``global`` spends the same number of parameters where the scores are highest (see
     :func:`global_allocation`). ``round_to`` makes every kept width a multiple of it: matrix-multiply
-    kernels run up to a third slower per weight on odd widths (``bench/width_alignment.py``)."""
+    kernels run about a third slower per weight on odd widths than on multiples of 16 (``bench/width_alignment.py``)."""
 
     width: int | None = None
     keep: float | None = None
