@@ -57,7 +57,7 @@ def write_report(out: Path, report: dict) -> None:
     md = [
         f"# prunekit run: {report['target']}\n",
         f"scorer `{report['scorer']}`, selector `{report['selector']}`, budget {_fmt(report['budget'])}, "
-        f"retrain `{report['retrain']}`, refit {report['refit']}, distill {report.get('distill', 0)}, "
+        f"retrain `{report['retrain']}`, refit {report['refit']}, distill {report['distill']}, "
         f"seed {report['seed']}, preset `{report['preset']}`, "
         f"{report['iters']} iterations per stage on {report['device']}; "
         f"pruning took {report['prune_seconds']:.3f} s.\n",

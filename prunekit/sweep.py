@@ -163,6 +163,10 @@ def settings(cfg: SweepConfig) -> dict:
     }
 
 
+def _resolved(data: str | None) -> Path | None:
+    return None if data is None else Path(data).resolve()
+
+
 def check_settings(cfg: SweepConfig) -> None:
     """Record the settings in sweep.json, or refuse to resume a folder made with other ones.
 
@@ -173,10 +177,9 @@ def check_settings(cfg: SweepConfig) -> None:
     now = settings(cfg)
     if path.exists():
         before = read_json(path)
-        same_data = (before.get("data") is None) == (now["data"] is None) and (
-            now["data"] is None or Path(before["data"]).resolve() == Path(now["data"]).resolve()
-        )
-        diff = [k for k in now if k != "data" and before.get(k) != now[k]] + ([] if same_data else ["data"])
+        diff = [k for k in now if k != "data" and before.get(k) != now[k]]
+        if _resolved(before.get("data")) != _resolved(now["data"]):  # the same folder, however it was spelled
+            diff.append("data")
         if diff:
             shown = ", ".join(f"{k} {before.get(k)!r} there, {now[k]!r} now" for k in diff)
             raise BadInput(f"--out {cfg.out} holds a sweep with other settings ({shown}); choose another --out")

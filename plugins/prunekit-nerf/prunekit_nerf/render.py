@@ -26,9 +26,8 @@ def alphas(sigma: torch.Tensor, z: torch.Tensor, dirs: torch.Tensor) -> torch.Te
     return 1.0 - torch.exp(-torch.relu(sigma) * deltas)
 
 
-def composite(rgb: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor, dirs: torch.Tensor, white: bool):
+def composite(rgb: torch.Tensor, alpha: torch.Tensor, white: bool):
     """Alpha-composite samples along each ray: returns (colour (R, 3), weights (R, S), opacity (R,))."""
-    alpha = alphas(sigma, z, dirs)
     transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-10], -1), -1)[:, :-1]
     weights = alpha * transmittance
     colour = (weights[..., None] * rgb).sum(dim=1)
@@ -61,7 +60,7 @@ def render_rays(
 ):
     """Colours of rays (R, 3) through the coarse field and, if present, the fine one: {'coarse', 'fine', 'opacity'}.
 
-    ``out['samples'][name]`` holds each field's depths and raw (colour, density) there, for distillation.
+    ``out['samples'][name]`` holds each field's depths, colours and segment opacities, for distillation.
     """
     n = origins.shape[0]
     z = stratified(
@@ -72,14 +71,16 @@ def render_rays(
         generator,
     )
     rgb, sigma = query(models["coarse"], origins, dirs, z, autocast)
-    coarse, weights, opacity = composite(rgb, sigma, z, dirs, cfg.white_background)
-    out = {"coarse": coarse, "opacity": opacity, "samples": {"coarse": (z, rgb, sigma)}}
+    alpha = alphas(sigma, z, dirs)
+    coarse, weights, opacity = composite(rgb, alpha, cfg.white_background)
+    out = {"coarse": coarse, "opacity": opacity, "samples": {"coarse": (z, rgb, alpha)}}
     if "fine" in models and cfg.fine_samples > 0:
         z_fine = hierarchical(z, weights, cfg.fine_samples, perturb, generator)
         z_all, _ = torch.sort(torch.cat([z, z_fine], dim=-1), dim=-1)
         rgb, sigma = query(models["fine"], origins, dirs, z_all, autocast)
-        out["fine"], _, out["opacity"] = composite(rgb, sigma, z_all, dirs, cfg.white_background)
-        out["samples"]["fine"] = (z_all, rgb, sigma)
+        alpha = alphas(sigma, z_all, dirs)
+        out["fine"], _, out["opacity"] = composite(rgb, alpha, cfg.white_background)
+        out["samples"]["fine"] = (z_all, rgb, alpha)
     return out
 
 

@@ -144,14 +144,11 @@ class NerfTask:
         span orders of magnitude); supervising every sample gives far more signal than a ray's colour.
         """
         loss = 0.0
-        for name, (z, rgb, sigma) in samples.items():
+        for name, (z, rgb, alpha) in samples.items():
             with torch.no_grad():
                 t_rgb, t_sigma = query(teacher[name], origins, dirs, z, self.autocast)
-            loss = (
-                loss
-                + torch.mean((rgb - t_rgb) ** 2)
-                + torch.mean((alphas(sigma, z, dirs) - alphas(t_sigma, z, dirs)) ** 2)
-            )
+                t_alpha = alphas(t_sigma, z, dirs)
+            loss = loss + torch.mean((rgb - t_rgb) ** 2) + torch.mean((alpha - t_alpha) ** 2)
         return loss
 
     # --- evaluation ---------------------------------------------------------------------------------
