@@ -60,3 +60,37 @@ def test_sweep_bad_input(tmp_path):
         prunekit("sweep", "nerf", "--widths", "64", "--scorers", "w_out,bad", "--out", tmp_path / "s"),
         "unknown scorer 'bad'",
     )
+
+
+def test_results_pair_by_seed_and_name_all_collapsed_groups(tmp_path):
+    from prunekit.checkpoint import write_json
+    from prunekit.sweep import write_results
+
+    def row(seed, selector, psnr, collapsed=False):
+        stage = {"params": 10, "size_mb": 4e-5, "sec_per_iter": 0.1, "psnr": psnr}
+        return {
+            "id": f"w_out-{selector}-width8-finetune-seed{seed}",
+            "target": "nerf",
+            "scorer": "w_out",
+            "selector": selector,
+            "width": 8,
+            "retrain": "finetune",
+            "seed": seed,
+            "headline": "psnr",
+            "dense": {**stage, "params": 20, "psnr": 20.0 + seed},
+            "pruned": stage,
+            "collapsed": collapsed,
+        }
+
+    (tmp_path / "cells").mkdir()
+    for seed in (0, 1):  # the equal-budget dense models differ by seed: 21 and 23 dB
+        write_json(
+            tmp_path / "cells" / f"dense-seed{seed}-plus5.json", {"seed": seed, "iters": 10, "psnr": 21 + 2 * seed}
+        )
+    rows = [row(0, "topk", 21.5), row(1, "topk", 23.5), row(0, "coreset", 5, True), row(1, "coreset", 5, True)]
+    write_results(tmp_path, rows)
+    md = (tmp_path / "results.md").read_text()
+    topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk"))
+    assert "+0.500 ± 0.000" in topk  # paired: +0.5 on each seed, although the seeds' means differ by 2 dB
+    coreset = next(line for line in md.splitlines() if line.startswith("| w_out/coreset"))
+    assert "all collapsed" in coreset and "nan" not in coreset
