@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prunekit.checkpoint import load_tensors, save_tensors
 from prunekit.errors import CheckpointError, TrainingDiverged
+from prunekit.files import load_tensors, save_tensors
 from prunekit.progress import progress_bar
 
 
@@ -31,6 +31,21 @@ class TrainStats:
     seconds_per_iter: float
     final_loss: float
     resumed_from: int = 0
+
+
+# XOR-ed into a step's seed so that each retraining phase draws its own batches; the high bits keep
+# them apart from the dense phase's seeds. (torch seeds its CPU generator with the low 32 bits only.)
+_STREAM_SALT = {"dense": 0, "finetune": 0x5BD1E995, "scratch": 0x37A3D32A}
+
+
+def batch_seed(seed: int, step: int, phase: str = "dense") -> int:
+    """The seed of one training step's batch, from (seed, phase, step) alone, so resumed runs replay it."""
+    return ((seed * 1_000_003 + step) ^ _STREAM_SALT[phase]) & 0xFFFFFFFF
+
+
+def cosine(lr: float, iters: int, final: float = 0.1) -> Callable[[int], float]:
+    """A learning rate falling from ``lr`` to ``final`` × ``lr`` along half a cosine over ``iters`` steps."""
+    return lambda step: lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(step, iters) / iters)))
 
 
 def _synchronize(device: torch.device) -> None:

@@ -11,19 +11,19 @@ from prunekit.pipeline import RunOptions
 
 
 def _nerf_batch(task: NerfTask, models):
-    idx, g = task._batch(100)
-    o, d = task.rays[0][idx], task.rays[1][idx]
-    return o, d, render_rays(models, o, d, task.scene.near, task.scene.far, task.render, True, g)
+    idx, g = task._batch(100, "finetune")
+    o, d, v = task.rays[0][idx], task.rays[1][idx], task.rays[2][idx]
+    return o, d, v, render_rays(models, o, d, task.scene.near, task.scene.far, task.render, True, g, viewdirs=v)
 
 
 def test_nerf_distillation_matches_the_teacher_pointwise():
     task = NerfTask(RunOptions(preset="smoke", distill=0.5))
     student = task.build(0)
-    o, d, out = _nerf_batch(task, student)
+    o, d, v, out = _nerf_batch(task, student)
     assert set(out["samples"]) == {"coarse", "fine"}
-    assert task._distillation(copy.deepcopy(student), out["samples"], o, d).item() == 0.0
+    assert task._distillation(copy.deepcopy(student), out["samples"], o, d, v).item() == 0.0
     teacher = task.build(1)
-    loss = task._distillation(teacher, out["samples"], o, d)
+    loss = task._distillation(teacher, out["samples"], o, d, v)
     assert loss.item() > 0
     loss.backward()
     assert all(p.grad is None for m in teacher.values() for p in m.parameters())  # the teacher stays frozen

@@ -12,8 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from prunekit import training
-from prunekit.checkpoint import atomic_write
 from prunekit.errors import BadInput
+from prunekit.files import atomic_write
 from prunekit.pipeline import Evaluation, RunOptions, resolve_device
 from prunekit_mlp.models import MLP
 
@@ -58,12 +58,13 @@ class ArrayTask:
         return (self.x_train[:2048],)
 
     def train(
-        self, models, iters, state_path: Path | None, resume: bool, label: str, teacher=None
+        self, models, iters, state_path: Path | None, resume: bool, label: str, teacher=None, phase: str = "dense"
     ) -> training.TrainStats:
+        """Cosine learning rate over each call, so every phase already has a schedule of its own."""
         (model,) = models.values()
 
         def loss_at(step: int) -> torch.Tensor:
-            g = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + step)
+            g = torch.Generator(device=self.device).manual_seed(training.batch_seed(self.seed, step, phase))
             idx = torch.randint(0, len(self.x_train), (self.p["batch"],), device=self.device, generator=g)
             x = self.x_train[idx]
             out = model(x)
@@ -74,19 +75,20 @@ class ArrayTask:
                 soft = next(iter(teacher.values()))(x)
             return (1 - self.distill) * loss + self.distill * self.distillation(out, soft)
 
-        lr = self.p["lr"]
         return training.train(
             models,
             loss_at,
             iters,
-            lambda s: lr * 0.5 * (1 + np.cos(np.pi * s / iters)),
+            training.cosine(self.p["lr"], iters, final=0.0),
             state_path,
             resume,
             checkpoint_every=max(10, min(500, iters // 10)),
             label=f"{label}",
         )
 
-    def evaluate(self, models) -> Evaluation:
+    def evaluate(self, models, split: str = "test") -> Evaluation:
+        if split != "test":
+            raise BadInput(f"this target holds out one test split only, not {split!r}")
         (model,) = models.values()
         model.eval()
         with torch.no_grad():
@@ -126,7 +128,15 @@ class DigitsTask(ArrayTask):
         )
 
     def metrics(self, out, y) -> dict:
-        return {"accuracy": float((out.argmax(-1) == y).float().mean()), "test_loss": float(F.cross_entropy(out, y))}
+        pred = out.argmax(-1)
+        # collapsed: one class predicted for (almost) every test digit, whatever the input
+        majority = float(pred.bincount(minlength=out.shape[-1]).max()) / len(pred)
+        return {
+            "accuracy": float((pred == y).float().mean()),
+            "test_loss": float(F.cross_entropy(out, y)),
+            "majority_share": majority,
+            "collapsed": majority >= 0.9,
+        }
 
     def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
         return []
@@ -162,7 +172,9 @@ class PhotoTask(ArrayTask):
 
     def metrics(self, out, y) -> dict:
         mse = float(F.mse_loss(out.clamp(0, 1), y))
-        return {"psnr": -10.0 * np.log10(max(mse, 1e-12))}
+        spread = float(out.clamp(0, 1).std() / y.std().clamp_min(1e-6))
+        # collapsed: a near-flat image where the photograph is not
+        return {"psnr": -10.0 * np.log10(max(mse, 1e-12)), "spread_ratio": spread, "collapsed": spread < 0.2}
 
     def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
         (out / "renders").mkdir(exist_ok=True)
@@ -178,8 +190,8 @@ class PhotoTask(ArrayTask):
     def preview(self, evaluation: Evaluation):
         return evaluation.full.numpy()
 
-    def evaluate(self, models) -> Evaluation:
-        result = super().evaluate(models)
+    def evaluate(self, models, split: str = "test") -> Evaluation:
+        result = super().evaluate(models, split)
         (model,) = models.values()
         with torch.no_grad():
             result.full = model(self.coords.to(self.device)).reshape(self.SIZE, self.SIZE, 3).cpu()

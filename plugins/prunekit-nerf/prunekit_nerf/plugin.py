@@ -21,3 +21,10 @@ class NerfTarget:
 @hookimpl
 def register_targets(register):
     register(NerfTarget())
+
+
+@hookimpl
+def register_models(register):
+    from prunekit_nerf.field import NeRFField
+
+    register(NeRFField)

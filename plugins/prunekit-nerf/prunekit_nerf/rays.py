@@ -50,3 +50,66 @@ def ndc_rays(height: int, width: int, focal: float, near: float, origins: torch.
         [-focal / (width / 2) * (dx / dz - ox / oz), -focal / (height / 2) * (dy / dz - oy / oz), -2 * near / oz], -1
     )
     return o, d
+
+
+def view_rays(
+    height: int,
+    width: int,
+    intrinsics: torch.Tensor,
+    c2w: torch.Tensor,
+    distortion: tuple[float, float, float, float] | None = None,
+    ndc: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Origins, directions and unit view directions of one camera's rays, each (H·W, 3).
+
+    For NDC scenes the rays are warped, but the view directions stay the world-space ones (as in
+    nerf-pytorch): the warp would bend them by the ray's position on screen.
+    """
+    origins, dirs = camera_rays(height, width, intrinsics, c2w, distortion)
+    viewdirs = dirs / dirs.norm(dim=-1, keepdim=True)
+    if ndc:
+        origins, dirs = ndc_rays(height, width, float(intrinsics[0]), 1.0, origins, dirs)
+    return origins, dirs, viewdirs
+
+
+def look_at(eye: torch.Tensor, target: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """The camera-to-world matrix (OpenGL: x right, y up, looking down −z) of a camera at ``eye``."""
+    back = (eye - target) / (eye - target).norm()
+    right = torch.linalg.cross(up, back)
+    right = right / right.norm()
+    m = torch.eye(4)
+    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, torch.linalg.cross(back, right), back, eye
+    return m
+
+
+def orbit(poses: torch.Tensor, frames: int, ndc: bool = False) -> list[torch.Tensor]:
+    """Camera poses for a turntable video, fitted to a scene's training cameras.
+
+    Inward-facing scenes: a circle around the world origin about the cameras' mean up vector, at their
+    mean distance and height. Forward-facing (NDC) scenes: a small circle in the mean camera's plane,
+    keeping its orientation.
+    """
+    poses = poses.float()
+    centres = poses[:, :3, 3]
+    angles = torch.arange(frames, dtype=torch.float32) * (2 * torch.pi / frames)
+    if ndc:
+        radius = 0.5 * float((centres - centres.mean(0)).norm(dim=-1).mean().clamp_min(1e-3))
+        base = poses[0].clone()
+        base[:3, 3] = centres.mean(0)
+        out = []
+        for a in angles:
+            pose = base.clone()
+            pose[:3, 3] += radius * (torch.cos(a) * base[:3, 0] + torch.sin(a) * base[:3, 1])
+            out.append(pose)
+        return out
+    up = poses[:, :3, 1].mean(0)
+    up = up / up.norm()
+    height = float((centres @ up).mean())
+    ground = (float(centres.norm(dim=-1).mean()) ** 2 - height**2) ** 0.5
+    e1 = torch.linalg.cross(
+        up, torch.tensor([1.0, 0.0, 0.0]) if abs(float(up[0])) < 0.9 else torch.tensor([0.0, 1.0, 0.0])
+    )
+    e1 = e1 / e1.norm()
+    e2 = torch.linalg.cross(up, e1)
+    eyes = [height * up + ground * (torch.cos(a) * e1 + torch.sin(a) * e2) for a in angles]
+    return [look_at(eye, torch.zeros(3), up) for eye in eyes]

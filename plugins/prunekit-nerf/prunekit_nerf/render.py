@@ -16,6 +16,7 @@ class RenderConfig:
     fine_samples: int = 128
     white_background: bool = True
     chunk: int = 8192  # rays per forward pass when rendering whole images
+    density_noise: float = 0.0  # std of Gaussian noise on raw density while training (nerf-pytorch: 1 for LLFF)
 
 
 def alphas(sigma: torch.Tensor, z: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
@@ -37,14 +38,27 @@ def composite(rgb: torch.Tensor, alpha: torch.Tensor, white: bool):
     return colour, weights, opacity
 
 
-def query(field: nn.Module, origins, dirs, z, autocast: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The field's raw colour (R, S, 3) and density (R, S) at depths ``z`` (R, S) along each ray."""
+def query(field: nn.Module, origins, dirs, z, autocast: bool, viewdirs=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The field's raw colour (R, S, 3) and density (R, S) at depths ``z`` (R, S) along each ray.
+
+    ``viewdirs`` (R, 3), unit vectors, are what the field sees as the view direction; by default the rays'
+    own directions. NDC scenes pass the world-space directions, as the reference does.
+    """
     points = origins[:, None, :] + dirs[:, None, :] * z[..., None]
-    viewdirs = (dirs / dirs.norm(dim=-1, keepdim=True))[:, None, :].expand_as(points)
+    if viewdirs is None:
+        viewdirs = dirs / dirs.norm(dim=-1, keepdim=True)
+    viewdirs = viewdirs[:, None, :].expand_as(points)
     with torch.autocast(points.device.type, dtype=torch.bfloat16, enabled=autocast):
         rgb, sigma = field(points.reshape(-1, 3), viewdirs.reshape(-1, 3))
     shape = z.shape
     return rgb.float().reshape(*shape, 3), sigma.float().reshape(shape)
+
+
+def _noisy(sigma: torch.Tensor, std: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Raw density plus N(0, std²) noise: the reference's regulariser against floaters on real scenes."""
+    if std == 0:
+        return sigma
+    return sigma + std * torch.randn(sigma.shape, device=sigma.device, generator=generator)
 
 
 def render_rays(
@@ -57,10 +71,12 @@ def render_rays(
     perturb: bool,
     generator: torch.Generator | None = None,
     autocast: bool = False,
+    viewdirs: torch.Tensor | None = None,
 ):
     """Colours of rays (R, 3) through the coarse field and, if present, the fine one: {'coarse', 'fine', 'opacity'}.
 
     ``out['samples'][name]`` holds each field's depths, colours and segment opacities, for distillation.
+    With ``perturb`` (training), depths are jittered and ``cfg.density_noise`` is added to raw densities.
     """
     n = origins.shape[0]
     z = stratified(
@@ -70,15 +86,16 @@ def render_rays(
         perturb,
         generator,
     )
-    rgb, sigma = query(models["coarse"], origins, dirs, z, autocast)
-    alpha = alphas(sigma, z, dirs)
+    noise = cfg.density_noise if perturb else 0.0
+    rgb, sigma = query(models["coarse"], origins, dirs, z, autocast, viewdirs)
+    alpha = alphas(_noisy(sigma, noise, generator), z, dirs)
     coarse, weights, opacity = composite(rgb, alpha, cfg.white_background)
     out = {"coarse": coarse, "opacity": opacity, "samples": {"coarse": (z, rgb, alpha)}}
     if "fine" in models and cfg.fine_samples > 0:
         z_fine = hierarchical(z, weights, cfg.fine_samples, perturb, generator)
         z_all, _ = torch.sort(torch.cat([z, z_fine], dim=-1), dim=-1)
-        rgb, sigma = query(models["fine"], origins, dirs, z_all, autocast)
-        alpha = alphas(sigma, z_all, dirs)
+        rgb, sigma = query(models["fine"], origins, dirs, z_all, autocast, viewdirs)
+        alpha = alphas(_noisy(sigma, noise, generator), z_all, dirs)
         out["fine"], _, out["opacity"] = composite(rgb, alpha, cfg.white_background)
         out["samples"]["fine"] = (z_all, rgb, alpha)
     return out
@@ -93,12 +110,23 @@ def render_image(
     far: float,
     cfg: RenderConfig,
     autocast: bool = False,
-) -> torch.Tensor:
-    """The final colour of every ray, rendered ``cfg.chunk`` rays at a time to bound memory."""
-    parts = []
+    viewdirs: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The final colour (R, 3) and accumulated opacity (R,) of every ray, ``cfg.chunk`` rays at a time."""
+    colours, opacities = [], []
     for s in range(0, origins.shape[0], cfg.chunk):
+        part = slice(s, s + cfg.chunk)
         out = render_rays(
-            models, origins[s : s + cfg.chunk], dirs[s : s + cfg.chunk], near, far, cfg, False, autocast=autocast
+            models,
+            origins[part],
+            dirs[part],
+            near,
+            far,
+            cfg,
+            False,
+            autocast=autocast,
+            viewdirs=None if viewdirs is None else viewdirs[part],
         )
-        parts.append(out.get("fine", out["coarse"]))
-    return torch.cat(parts).clamp(0, 1)
+        colours.append(out.get("fine", out["coarse"]))
+        opacities.append(out["opacity"])
+    return torch.cat(colours).clamp(0, 1), torch.cat(opacities)

@@ -11,18 +11,22 @@ from PIL import Image
 from torch import nn
 
 from prunekit import training
-from prunekit.checkpoint import atomic_write
 from prunekit.errors import BadInput
+from prunekit.files import atomic_write
 from prunekit.pipeline import Evaluation, RunOptions, resolve_device
 from prunekit_nerf.data import Scene, Split, load_scene
 from prunekit_nerf.field import NeRFField
 from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.presets import PRESETS
-from prunekit_nerf.rays import camera_rays, ndc_rays
+from prunekit_nerf.rays import orbit, view_rays
 from prunekit_nerf.render import RenderConfig, alphas, query, render_image, render_rays
 from prunekit_nerf.sampling import stratified
 
-COLLAPSE_MARGIN_DB = 1.0  # a model no better than a constant colour (+ this) has collapsed
+# A collapsed model renders (almost) nothing: its test rays are (almost) transparent, or its renders are
+# near-flat where the ground truth is not. No better than a constant colour (+ 1 dB) is a second signal.
+COLLAPSE_OPACITY = 0.01  # mean accumulated opacity of the test rays
+COLLAPSE_SPREAD = 0.2  # std of the render ÷ std of the ground truth, per image, averaged
+COLLAPSE_MARGIN_DB = 1.0
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -31,17 +35,12 @@ def bf16_supported(device: torch.device) -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def split_rays(scene: Scene, split: Split) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Origins, directions and colours of every pixel of a split, each (N·H·W, 3)."""
+def split_rays(scene: Scene, split: Split) -> tuple[torch.Tensor, ...]:
+    """Origins, directions, view directions and colours of every pixel of a split, each (N·H·W, 3)."""
     h, w = split.hw
-    origins, dirs = [], []
-    for pose, intr in zip(split.poses, split.intrinsics):
-        o, d = camera_rays(h, w, intr, pose, split.distortion)
-        if scene.ndc:
-            o, d = ndc_rays(h, w, float(intr[0]), 1.0, o, d)
-        origins.append(o)
-        dirs.append(d)
-    return torch.cat(origins), torch.cat(dirs), split.images.reshape(-1, 3)
+    views = [view_rays(h, w, k, pose, split.distortion, scene.ndc) for pose, k in zip(split.poses, split.intrinsics)]
+    origins, dirs, viewdirs = (torch.cat(parts) for parts in zip(*views))
+    return origins, dirs, viewdirs, split.images.reshape(-1, 3)
 
 
 def centre_pixels(n_images: int, h: int, w: int, frac: float) -> torch.Tensor:
@@ -51,6 +50,20 @@ def centre_pixels(n_images: int, h: int, w: int, frac: float) -> torch.Tensor:
     cols = torch.arange(w // 2 - dw, w // 2 + dw)
     pix = (rows[:, None] * w + cols[None, :]).reshape(-1)
     return (torch.arange(n_images)[:, None] * (h * w) + pix[None, :]).reshape(-1)
+
+
+def _first(split: Split, n: int | None) -> Split:
+    n = len(split.images) if n is None else min(n, len(split.images))
+    return Split(split.images[:n], split.poses[:n], split.intrinsics[:n], split.names[:n], split.distortion)
+
+
+def collapsed(metrics: dict) -> bool:
+    """True when a model renders (almost) nothing, or nothing better than one constant colour."""
+    return (
+        metrics["opacity"] < COLLAPSE_OPACITY
+        or metrics["spread_ratio"] < COLLAPSE_SPREAD
+        or metrics["psnr"] < metrics["constant_colour_psnr"] + COLLAPSE_MARGIN_DB
+    )
 
 
 class NerfTask:
@@ -66,21 +79,26 @@ class NerfTask:
         if self.autocast and not bf16_supported(self.device):
             raise BadInput(f"--precision bf16: this {self.device.type} has no bf16 support")
         self.scene = load_scene(options.data, self.p["resolution"], self.p["views"], self.p["test_views"])
-        self.render = RenderConfig(self.p["coarse_samples"], self.p["fine_samples"], self.scene.white_background)
+        self.finetune_schedule = options.finetune_schedule
+        self.render = RenderConfig(
+            self.p["coarse_samples"],
+            self.p["fine_samples"],
+            self.scene.white_background,
+            density_noise=self.scene.density_noise,
+        )
         train = self.scene.splits["train"]
         self.rays = tuple(t.to(self.device) for t in split_rays(self.scene, train))
         h, w = train.hw
         self.crop = centre_pixels(len(train.images), h, w, self.p["precrop_frac"]).to(self.device)
         self.precrop = self.p["precrop_iters"] if self.scene.white_background else 0
-        test = self.scene.splits["test"]
-        n_test = (
-            len(test.images) if self.p["max_test_views"] is None else min(len(test.images), self.p["max_test_views"])
-        )
-        self.test = Split(
-            test.images[:n_test], test.poses[:n_test], test.intrinsics[:n_test], test.names[:n_test], test.distortion
-        )
+        cap = self.p["max_test_views"]
+        self.views = {name: _first(self.scene.splits[name], cap) for name in ("test", "val")}
+        self.test = self.views["test"]
         mean_colour = train.images.reshape(-1, 3).mean(0)
-        self.constant_psnr = float(np.mean([psnr(mean_colour.expand_as(im), im) for im in self.test.images]))
+        self.constant_psnr = {
+            name: float(np.mean([psnr(mean_colour.expand_as(im), im) for im in views.images]))
+            for name, views in self.views.items()
+        }
 
     # --- models -------------------------------------------------------------------------------------
     def build(self, seed: int) -> dict[str, nn.Module]:
@@ -93,10 +111,10 @@ class NerfTask:
     def _points(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator(device=self.device).manual_seed(seed)
         idx = torch.randint(0, len(self.rays[0]), (n,), device=self.device, generator=g)
-        o, d = self.rays[0][idx], self.rays[1][idx]
+        o, d, v = self.rays[0][idx], self.rays[1][idx], self.rays[2][idx]
         near = torch.full((n, 1), self.scene.near, device=self.device)
         z = stratified(near, near - self.scene.near + self.scene.far, 1, True, g)
-        return o + d * z, d / d.norm(dim=-1, keepdim=True)
+        return o + d * z, v
 
     def example_inputs(self, name: str) -> tuple:
         return self._points(64, self.seed)
@@ -105,39 +123,54 @@ class NerfTask:
         return self._points(4096, self.seed + 1)
 
     # --- training -----------------------------------------------------------------------------------
-    def _batch(self, step: int) -> torch.Tensor:
-        g = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + step)
-        if step < self.precrop:
+    def _batch(self, step: int, phase: str) -> tuple[torch.Tensor, torch.Generator]:
+        """Ray indices of one step, seeded by (seed, phase, step). Training from scratch (the dense model,
+        ``--retrain scratch``) starts on the central crop of the images; fine-tuning never does."""
+        g = torch.Generator(device=self.device).manual_seed(training.batch_seed(self.seed, step, phase))
+        if phase != "finetune" and step < self.precrop:
             pick = torch.randint(0, len(self.crop), (self.p["batch"],), device=self.device, generator=g)
             return self.crop[pick], g
         return torch.randint(0, len(self.rays[0]), (self.p["batch"],), device=self.device, generator=g), g
 
     def train(
-        self, models, iters, state_path: Path | None, resume: bool, label: str, teacher=None
+        self,
+        models,
+        iters,
+        state_path: Path | None,
+        resume: bool,
+        label: str,
+        teacher=None,
+        phase: str = "dense",
     ) -> training.TrainStats:
         def loss_at(step: int) -> torch.Tensor:
-            idx, g = self._batch(step)
-            o, d = self.rays[0][idx], self.rays[1][idx]
-            out = render_rays(models, o, d, self.scene.near, self.scene.far, self.render, True, g, self.autocast)
-            target = self.rays[2][idx]
+            idx, g = self._batch(step, phase)
+            o, d, v = self.rays[0][idx], self.rays[1][idx], self.rays[2][idx]
+            out = render_rays(
+                models, o, d, self.scene.near, self.scene.far, self.render, True, g, self.autocast, viewdirs=v
+            )
+            target = self.rays[3][idx]
             photometric = sum(torch.mean((out[k] - target) ** 2) for k in ("coarse", "fine") if k in out)
             if teacher is None:
                 return photometric
-            return (1 - self.distill) * photometric + self.distill * self._distillation(teacher, out["samples"], o, d)
+            matched = self._distillation(teacher, out["samples"], o, d, v)
+            return (1 - self.distill) * photometric + self.distill * matched
 
         lr, decay = self.p["lr"], self.p["lr_decay_steps"]
+        lr_at = lambda s: lr * 0.1 ** (s / decay)  # noqa: E731  (nerf-pytorch's exponential decay)
+        if phase == "finetune" and self.finetune_schedule == "cosine":
+            lr_at = training.cosine(lr, iters)
         return training.train(
             models,
             loss_at,
             iters,
-            lambda s: lr * 0.1 ** (s / decay),
+            lr_at,
             state_path,
             resume,
             checkpoint_every=max(10, min(500, iters // 10)),
             label=f"nerf {label}",
         )
 
-    def _distillation(self, teacher, samples, origins, dirs) -> torch.Tensor:
+    def _distillation(self, teacher, samples, origins, dirs, viewdirs) -> torch.Tensor:
         """Point-wise distillation: each field matches the dense one's colour and opacity at its own samples.
 
         Colour and per-segment opacity are both in [0, 1], so neither term dwarfs the other (raw densities
@@ -146,44 +179,46 @@ class NerfTask:
         loss = 0.0
         for name, (z, rgb, alpha) in samples.items():
             with torch.no_grad():
-                t_rgb, t_sigma = query(teacher[name], origins, dirs, z, self.autocast)
+                t_rgb, t_sigma = query(teacher[name], origins, dirs, z, self.autocast, viewdirs)
                 t_alpha = alphas(t_sigma, z, dirs)
             loss = loss + torch.mean((rgb - t_rgb) ** 2) + torch.mean((alpha - t_alpha) ** 2)
         return loss
 
     # --- evaluation ---------------------------------------------------------------------------------
-    def evaluate(self, models) -> Evaluation:
+    def _render_view(self, models, pose, intr, h: int, w: int, distortion=None) -> tuple[torch.Tensor, float, float]:
+        """One view's image (H, W, 3) on the CPU, its mean opacity and the seconds it took."""
+        o, d, v = (t.to(self.device) for t in view_rays(h, w, intr, pose, distortion, self.scene.ndc))
+        t0 = time.perf_counter()
+        img, acc = render_image(models, o, d, self.scene.near, self.scene.far, self.render, self.autocast, viewdirs=v)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return img.reshape(h, w, 3).cpu(), float(acc.mean()), time.perf_counter() - t0
+
+    def evaluate(self, models, split: str = "test") -> Evaluation:
+        if split not in self.views:
+            raise BadInput(f"split must be test or val, got {split!r}")
+        views = self.views[split]
         for m in models.values():
             m.eval()
-        h, w = self.test.hw
-        preds, seconds = [], 0.0
-        for pose, intr in zip(self.test.poses, self.test.intrinsics):
-            o, d = camera_rays(h, w, intr, pose, self.test.distortion)
-            if self.scene.ndc:
-                o, d = ndc_rays(h, w, float(intr[0]), 1.0, o, d)
-            t0 = time.perf_counter()
-            img = render_image(
-                models,
-                o.to(self.device),
-                d.to(self.device),
-                self.scene.near,
-                self.scene.far,
-                self.render,
-                self.autocast,
-            )
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            seconds += time.perf_counter() - t0
-            preds.append(img.reshape(h, w, 3).cpu())
-        p = float(np.mean([psnr(a, b) for a, b in zip(preds, self.test.images)]))
-        s = float(np.mean([ssim(a, b) for a, b in zip(preds, self.test.images)]))
+        h, w = views.hw
+        rendered = [
+            self._render_view(models, p, k, h, w, views.distortion) for p, k in zip(views.poses, views.intrinsics)
+        ]
+        preds = [img for img, _, _ in rendered]
+        p = float(np.mean([psnr(a, b) for a, b in zip(preds, views.images)]))
+        s = float(np.mean([ssim(a, b) for a, b in zip(preds, views.images)]))
+        spread = float(np.mean([float(a.std() / b.std().clamp_min(1e-6)) for a, b in zip(preds, views.images)]))
+        opacity = [acc for _, acc, _ in rendered]
+        seconds = sum(sec for _, _, sec in rendered)
         metrics = {
             "psnr": p,
             "ssim": s,
             "render_seconds": seconds / len(preds),
-            "collapsed": p < self.constant_psnr + COLLAPSE_MARGIN_DB,
-            "constant_colour_psnr": self.constant_psnr,
+            "opacity": float(np.mean(opacity)),
+            "spread_ratio": spread,
+            "constant_colour_psnr": self.constant_psnr[split],
         }
+        metrics["collapsed"] = collapsed(metrics)
         return Evaluation(metrics, preds)
 
     def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
@@ -198,3 +233,14 @@ class NerfTask:
 
     def preview(self, evaluation: Evaluation):
         return evaluation.outputs[0].numpy()
+
+    def turntable(self, models, frames: int) -> list[np.ndarray]:
+        """Renders from cameras circling the scene (see :func:`prunekit_nerf.rays.orbit`)."""
+        for m in models.values():
+            m.eval()
+        train = self.scene.splits["train"]
+        h, w = self.test.hw
+        return [
+            self._render_view(models, pose, self.test.intrinsics[0], h, w)[0].numpy()
+            for pose in orbit(train.poses, frames, self.scene.ndc)
+        ]

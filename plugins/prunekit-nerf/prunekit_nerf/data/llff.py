@@ -2,7 +2,8 @@
 
 Each row of poses_bounds.npy is a 3x5 matrix [R | t | (h, w, f)] in LLFF's (down, right, back) axes,
 then near and far depths. Poses are recentred on their average and scaled so the nearest depth is
-about 1/0.75; rays are rendered in NDC; every 8th view is held out (as in the NeRF paper).
+about 1/0.75; rays are rendered in NDC; every 8th view is held out (as in the NeRF paper). Training adds
+noise of std 1 to raw densities, as nerf-pytorch's LLFF configurations do.
 """
 
 from __future__ import annotations
@@ -72,4 +73,4 @@ def load(root: Path, factor: int | None = None) -> Scene:
 
     splits = {"train": split(train), "test": split(test)}
     splits["val"] = splits["test"]
-    return Scene(root.name, splits, near=0.0, far=1.0, white_background=False, ndc=True)
+    return Scene(root.name, splits, near=0.0, far=1.0, white_background=False, ndc=True, density_noise=1.0)

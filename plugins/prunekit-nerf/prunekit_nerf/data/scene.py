@@ -30,6 +30,7 @@ class Scene:
     far: float
     white_background: bool
     ndc: bool = False  # forward-facing scenes render in normalised device coordinates
+    density_noise: float = 0.0  # training-time noise on raw density; the reference uses 1.0 on LLFF scenes
 
     def check(self, where: str) -> None:
         for split_name in ("train", "test"):
