@@ -1,11 +1,25 @@
 """prunekit: neuron pruning for PyTorch MLPs, with plug-in scorers, selectors and targets."""
 
-from prunekit.api import apply, plan, prune
+from prunekit.api import Scorer, Selector, apply, plan, prune
 from prunekit.budget import count_params
 from prunekit.checkpoint import load, save
 from prunekit.errors import PrunekitError
-from prunekit.plan import Plan
+from prunekit.hookspecs import hookimpl
+from prunekit.plans import Plan
 from prunekit.plugins import registry
 
-__all__ = ["apply", "count_params", "load", "plan", "prune", "Plan", "PrunekitError", "registry", "save"]
+__all__ = [
+    "Plan",
+    "PrunekitError",
+    "Scorer",
+    "Selector",
+    "apply",
+    "count_params",
+    "hookimpl",
+    "load",
+    "plan",
+    "prune",
+    "registry",
+    "save",
+]
 __version__ = "0.1.0"

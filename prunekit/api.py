@@ -1,26 +1,73 @@
-"""The Python API: score → select → surgery → verify (→ refit), on any model with linear layers."""
+"""The Python API: score → select → surgery → verify (→ refit), on any model with linear layers.
+
+Scorers and selectors are given by name (any registered plug-in) or as objects that follow
+:class:`Scorer` and :class:`Selector`, as Torch-Pruning takes importance objects.
+"""
 
 from __future__ import annotations
 
 import copy
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from prunekit import plugins
 from prunekit.budget import Budget, allocate
-from prunekit.calibration import calibrate
+from prunekit.calibration import Calibration, calibrate
 from prunekit.errors import PluginError
-from prunekit.graph import ModelGraph
-from prunekit.plan import LayerPlan, Plan
+from prunekit.graph import ModelGraph, PrunableLayer
+from prunekit.plans import LayerPlan, Plan
 from prunekit.refit import refit as refit_layers
 from prunekit.surgery import cut, verify
 
 
+@runtime_checkable
+class Scorer(Protocol):
+    """One importance score per output neuron of a layer; higher means more worth keeping."""
+
+    name: str
+    needs_calibration: bool
+
+    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Selector(Protocol):
+    """Which ``k`` neurons to keep given their scores, and optionally a positive scale for each kept one
+    (it multiplies the neuron's columns in every consumer)."""
+
+    name: str
+
+    def select(
+        self, scores: torch.Tensor, k: int, layer: PrunableLayer, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+
+def _scorer(scorer: str | Scorer) -> Scorer:
+    if isinstance(scorer, str):
+        return plugins.get_scorer(scorer)
+    if not callable(getattr(scorer, "score", None)):
+        raise PluginError(f"scorer {scorer!r} is neither a registered name nor an object with score()")
+    return scorer
+
+
+def _selector(selector: str | Selector) -> Selector:
+    if isinstance(selector, str):
+        return plugins.get_selector(selector)
+    if not callable(getattr(selector, "select", None)):
+        raise PluginError(f"selector {selector!r} is neither a registered name nor an object with select()")
+    return selector
+
+
+def _name(obj) -> str:
+    return obj if isinstance(obj, str) else getattr(obj, "name", type(obj).__name__)
+
+
 def make_plan(
     graph: ModelGraph,
-    scorer: str = "w_out",
-    selector: str = "coreset",
+    scorer: str | Scorer = "w_out",
+    selector: str | Selector = "coreset",
     width: int | None = None,
     keep: float | None = None,
     calibration=None,
@@ -29,7 +76,7 @@ def make_plan(
     round_to: int = 1,
 ) -> Plan:
     """Score every prunable layer of ``graph``, and select the neurons it keeps within the budget."""
-    score_fn, select_fn = plugins.get_scorer(scorer), plugins.get_selector(selector)
+    score_fn, select_fn = _scorer(scorer), _selector(selector)
     budget = Budget(width=width, keep=keep, allocation=allocation, round_to=round_to)
     calib = (
         calibrate(graph, calibration, gradients=getattr(score_fn, "needs_gradients", False))
@@ -44,7 +91,7 @@ def make_plan(
             scores = torch.as_tensor(score_fn.score(layer, calib.get(name))).detach().float().cpu().reshape(-1)
             if scores.numel() != layer.width or not torch.isfinite(scores).all():
                 raise PluginError(
-                    f"scorer {scorer!r} gave {scores.numel()} scores (finite: "
+                    f"scorer {_name(scorer)!r} gave {scores.numel()} scores (finite: "
                     f"{bool(torch.isfinite(scores).all())}) for {name} of width {layer.width}"
                 )
             all_scores[name] = scores
@@ -56,7 +103,7 @@ def make_plan(
             idx = torch.as_tensor(idx).long().cpu()
             if idx.numel() != k or len(set(idx.tolist())) != k:
                 raise PluginError(
-                    f"selector {selector!r} returned {idx.numel()} indices for {name}, expected {k} distinct"
+                    f"selector {_name(selector)!r} returned {idx.numel()} indices for {name}, expected {k} distinct"
                 )
             order = idx.argsort()
             layers[name] = LayerPlan(
@@ -66,33 +113,57 @@ def make_plan(
                 scales=None if scales is None else torch.as_tensor(scales).float().cpu()[order].tolist(),
                 scores=scores.tolist(),
             )
-    info = {"scorer": scorer, "selector": selector, "budget": budget.as_dict(), "seed": seed, "allocation": allocation}
+    info = {
+        "scorer": _name(scorer),
+        "selector": _name(selector),
+        "budget": budget.as_dict(),
+        "seed": seed,
+        "allocation": allocation,
+    }
     return Plan(layers, info)
 
 
-def plan(model: nn.Module, example_inputs, **kwargs) -> Plan:
-    """The Plan that :func:`prune` would apply, without changing ``model``."""
-    return make_plan(
-        ModelGraph(copy.deepcopy(model), example_inputs),
-        calibration=kwargs.pop("calibration", example_inputs),
-        **kwargs,
-    )
+def plan(
+    model: nn.Module,
+    example_inputs,
+    *,
+    scorer: str | Scorer = "w_out",
+    selector: str | Selector = "coreset",
+    width: int | None = None,
+    keep: float | None = None,
+    calibration=None,
+    seed: int = 0,
+    allocation: str = "uniform",
+    round_to: int = 1,
+) -> Plan:
+    """The Plan that :func:`prune` would apply, without changing ``model``; same arguments."""
+    calibration = example_inputs if calibration is None else calibration
+    graph = ModelGraph(copy.deepcopy(model), example_inputs)
+    return make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation, round_to)
 
 
-def apply(model: nn.Module, plan: Plan, example_inputs) -> nn.Module:
-    """A pruned copy of ``model`` built from ``plan``, verified against the dense model."""
+def apply(
+    model: nn.Module, the_plan: Plan, example_inputs, *, calibration=None, refit: bool | None = None
+) -> nn.Module:
+    """A pruned copy of ``model`` built from ``the_plan``, verified against the dense model.
+
+    ``refit`` defaults to what the plan records (a plan made by ``prune(..., refit=True)`` refits again,
+    on ``calibration``, which defaults to ``example_inputs``)."""
     pruned = copy.deepcopy(model)
-    cut(ModelGraph(pruned, example_inputs), plan)
-    verify(model, pruned, plan, example_inputs)
-    pruned.prunekit_plan = plan
+    factors = cut(ModelGraph(pruned, example_inputs), the_plan)
+    verify(model, pruned, the_plan, example_inputs, factors)
+    if the_plan.info.get("refit", False) if refit is None else refit:
+        refit_layers(model, pruned, the_plan, example_inputs if calibration is None else calibration)
+        the_plan.info["refit"] = True
+    pruned.prunekit_plan = the_plan
     return pruned
 
 
 def prune(
     model: nn.Module,
     example_inputs,
-    scorer: str = "w_out",
-    selector: str = "coreset",
+    scorer: str | Scorer = "w_out",
+    selector: str | Selector = "coreset",
     width: int | None = None,
     keep: float | None = None,
     calibration=None,
@@ -104,17 +175,18 @@ def prune(
     """A pruned, verified copy of ``model``; its plan is ``result.prunekit_plan``.
 
     ``example_inputs`` is a tensor or tuple of tensors (batch first) that ``model(*example_inputs)``
-    accepts. ``calibration`` (same form, more rows) feeds data-aware scorers and the refit; it defaults to
-    ``example_inputs``. ``refit=True`` re-solves every layer that lost inputs by least squares so the
-    pruned model tracks the dense one on the calibration data. ``round_to=16`` keeps every width a
-    multiple of 16, which matrix-multiply kernels run faster.
+    accepts. ``scorer`` and ``selector`` are registered names or objects (see :class:`Scorer`,
+    :class:`Selector`). ``calibration`` (same form, more rows) feeds data-aware scorers and the refit; it
+    defaults to ``example_inputs``. ``refit=True`` re-solves every layer that lost inputs by least
+    squares so the pruned model tracks the dense one on the calibration data. ``round_to=16`` keeps
+    every width a multiple of 16, which matrix-multiply kernels run faster.
     """
     calibration = example_inputs if calibration is None else calibration
     pruned = copy.deepcopy(model)
     graph = ModelGraph(pruned, example_inputs)
     the_plan = make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation, round_to)
-    cut(graph, the_plan)
-    verify(model, pruned, the_plan, example_inputs)
+    factors = cut(graph, the_plan)
+    verify(model, pruned, the_plan, example_inputs, factors)
     if refit:
         refit_layers(model, pruned, the_plan, calibration)
         the_plan.info["refit"] = True

@@ -57,14 +57,26 @@ def calibrate(graph: ModelGraph, inputs, gradients: bool = False) -> dict[str, C
             h.remove()
     result = {}
     for name, layer in graph.layers.items():
-        first = layer.consumers[0]
-        acts = seen[first.module].detach()[:, first.columns]
+        # a neuron's activation as the first consumer that reads it sees it (the parts of a split go to
+        # different consumers); its gradient summed over every consumer that reads it
+        first = seen[layer.consumers[0].module]
+        acts = torch.zeros(len(first), layer.width, dtype=first.dtype, device=first.device)
+        done = torch.zeros(layer.width, dtype=torch.bool, device=first.device)
+        for c in layer.consumers:
+            columns = c.columns.to(first.device)
+            take = (columns >= 0) & ~done
+            acts[:, take] = seen[c.module].detach()[:, columns[take]].to(acts.dtype)
+            done |= take
         grads = None
         if gradients:
             missing = [c.name for c in layer.consumers if seen[c.module].grad is None]
             if missing:
                 raise BadInput(f"no gradient reaches {', '.join(missing)}: are the model's parameters frozen?")
-            grads = sum(seen[c.module].grad[:, c.columns] for c in layer.consumers)
+            grads = torch.zeros_like(acts)
+            for c in layer.consumers:
+                columns = c.columns.to(first.device)
+                read = columns >= 0
+                grads[:, read] += seen[c.module].grad[:, columns[read]].to(grads.dtype)
         result[name] = Calibration(acts, grads)
     if gradients:
         model.zero_grad(set_to_none=True)

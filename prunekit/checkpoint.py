@@ -1,82 +1,61 @@
-"""Files on disk: atomic writes, and pruned models as safetensors plus a JSON description (no pickle).
+"""Pruned models on disk: safetensors weights plus a JSON description (no pickle), loaded safely.
 
 ``save`` stores the weights (whatever their pruned shapes) and how to build the dense architecture
-(an importable ``nn.Module`` class and its keyword arguments). ``load`` builds the dense model, resizes
-every parameter to the stored shape and fills it, so a pruned model reloads in one call with no
-``load_state_dict`` size mismatch. Only code that is already installed is ever imported, and only an
-``nn.Module`` subclass is ever called.
+(an ``nn.Module`` class and its keyword arguments). ``load`` builds that architecture on the meta
+device (no memory), checks it against the description and the file's own header, resizes every
+parameter to the stored shape and only then allocates and fills it, so a pruned model reloads in one
+call with no ``load_state_dict`` size mismatch.
+
+A description is data from anywhere, so ``load`` never imports a module it names. It builds only
+``torch.nn`` layers and classes that installed prunekit plug-ins register (``register_models``); any
+other class must be passed as ``cls=`` or allowed with ``trust=True`` (``--trust`` on the command line).
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import os
-import tempfile
+import math
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from prunekit.errors import CheckpointError, PrunekitError
+from prunekit.files import load_tensors, read_json, save_tensors, write_json
+from prunekit.plans import Plan
 
 FORMAT = "prunekit.model/1"
 
 
-def atomic_write(path: Path | str, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path | str, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def write_json(path: Path | str, data) -> None:
-    write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
-def read_json(path: Path | str, what: str = "file"):
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{what} not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{what} {path} is not valid JSON: {exc}") from None
-
-
-def save_tensors(path: Path | str, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
-    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(clean, tmp, metadata=metadata))
-
-
-def load_tensors(path: Path | str) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {exc}") from None
-
-
-def _class_path(model: nn.Module) -> str:
-    cls = type(model)
+def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _import_class(path: str) -> type[nn.Module]:
+def _torch_nn_class(path: str) -> type[nn.Module] | None:
+    """A class of ``torch.nn`` (already imported) named by ``path``, without importing anything."""
+    module_name, _, qualname = path.partition(":")
+    obj = getattr(nn, qualname, None) if module_name.startswith("torch.nn.") else None
+    if isinstance(obj, type) and issubclass(obj, nn.Module) and class_path(obj) == path:
+        return obj
+    return None
+
+
+def resolve_class(path: str, trust: bool = False) -> type[nn.Module]:
+    """The ``nn.Module`` class a description names: a torch.nn layer or a registered model class, or, with
+    ``trust``, whatever installed module it names (importing that module runs its code)."""
+    from prunekit import plugins
+
+    if not isinstance(path, str) or ":" not in path:
+        raise CheckpointError(f"the description names no model class ({path!r})")
+    cls = _torch_nn_class(path) or plugins.registry().models.get(path)
+    if cls is not None:
+        return cls
+    if not trust:
+        raise CheckpointError(
+            f"{path} is neither a torch.nn layer nor a model class a prunekit plug-in registers; "
+            "pass cls= in Python or --trust on the command line to import it (that runs its module's code)"
+        )
     module_name, _, qualname = path.partition(":")
     try:
         obj = importlib.import_module(module_name)
@@ -95,15 +74,21 @@ def model_config(model: nn.Module) -> dict:
     config = getattr(model, "config", None)
     if config is None:
         return {}
-    if hasattr(config, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(config)
-    return dict(config)
+    return asdict(config) if is_dataclass(config) else dict(config)
 
 
 def sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
+
+
+def weights_path(path: Path | str) -> Path:
+    """``path`` with the .safetensors suffix the weights are stored under."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return path
+    if path.suffix == ".json":
+        return path.with_suffix(".safetensors")
+    return path.with_name(path.name + ".safetensors")
 
 
 def save(
@@ -120,15 +105,13 @@ def save(
     from prunekit.quantize import compress
 
     quantize = quantize or getattr(model, "prunekit_quantization", None)
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(path.suffix + ".safetensors") if path.suffix else path.with_suffix(".safetensors")
+    path = weights_path(path)
     if not path.parent.is_dir():
         raise CheckpointError(f"cannot save to {path}: {path.parent} is not a directory")
     plan = getattr(model, "prunekit_plan", None)
     description = {
         "format": FORMAT,
-        "class": _class_path(model),
+        "class": class_path(type(model)),
         "config": model_config(model) if config is None else config,
         "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
         "plan": plan.to_dict() if plan is not None else None,
@@ -141,6 +124,22 @@ def save(
     save_tensors(path, tensors, metadata={"format": FORMAT})
     write_json(sidecar(path), description)
     return path
+
+
+def read_description(path: Path | str) -> dict:
+    """The JSON description of a saved model, checked for form only: nothing is imported or built."""
+    path = weights_path(path)
+    description = read_json(sidecar(path), "model description")
+    if not isinstance(description, dict) or description.get("format") != FORMAT:
+        raise CheckpointError(f"{sidecar(path)} is not a prunekit model description ({FORMAT})")
+    shapes = description.get("shapes")
+    if not isinstance(shapes, dict) or not all(
+        isinstance(s, list) and all(isinstance(n, int) and n >= 0 for n in s) for s in shapes.values()
+    ):
+        raise CheckpointError(f"{sidecar(path)}: 'shapes' must map tensor names to lists of sizes")
+    if not isinstance(description.get("config") or {}, dict):
+        raise CheckpointError(f"{sidecar(path)}: 'config' must be an object")
+    return description
 
 
 def _resize(model: nn.Module, name: str, shape: torch.Size) -> None:
@@ -159,18 +158,67 @@ def _resize(model: nn.Module, name: str, shape: torch.Size) -> None:
         owner.normalized_shape = tuple(shape)
 
 
-def load(path: Path | str, cls: type[nn.Module] | None = None) -> nn.Module:
-    """Rebuild a model written by :func:`save`. ``cls`` overrides the recorded class."""
-    from prunekit.plan import Plan
+def _header_shapes(path: Path) -> dict[str, list[int]]:
+    """Tensor shapes from the safetensors header, read without loading any tensor."""
+    from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
-    if path.suffix != ".safetensors" and path.with_suffix(".safetensors").exists():
-        path = path.with_suffix(".safetensors")
-    description = read_json(sidecar(path), "model description")
-    if not isinstance(description, dict) or description.get("format") != FORMAT:
-        raise CheckpointError(f"{sidecar(path)} is not a prunekit model description ({FORMAT})")
-    tensors = load_tensors(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {exc}") from None
+
+
+def _build_on_meta(model_cls: type[nn.Module], config: dict, where: Path) -> nn.Module:
+    try:
+        with torch.device("meta"):
+            return model_cls(**config)
+    except TypeError as exc:
+        raise CheckpointError(f"cannot build {model_cls.__name__} from the stored config: {exc}") from None
+    except Exception as exc:  # the class's own code rejected the config
+        raise CheckpointError(f"{where}: building {model_cls.__name__} failed: {type(exc).__name__}: {exc}") from None
+
+
+def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = False) -> nn.Module:
+    """Rebuild a model written by :func:`save`. ``cls`` overrides the recorded class; ``trust`` allows
+    importing a class that no plug-in registers (see the module docstring)."""
+    path = weights_path(path)
+    description = read_description(path)
     quantization = description.get("quantization")
+    shapes = description["shapes"]  # int8 files add a scale per quantized tensor, shapes unchanged
+    model_cls = cls or resolve_class(description.get("class"), trust)
+    header = _header_shapes(path)
+    for name, shape in shapes.items():
+        if header.get(name) != shape:
+            raise CheckpointError(
+                f"{path}: tensor {name} is {header.get(name)} in the file, {shape} in its description"
+            )
+    model = _build_on_meta(model_cls, description.get("config") or {}, path)
+    state = model.state_dict()
+    if set(state) != set(shapes):
+        missing, unexpected = sorted(set(state) - set(shapes)), sorted(set(shapes) - set(state))
+        raise CheckpointError(
+            f"{path} does not match {model_cls.__name__}: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for name, shape in shapes.items():
+        dense = list(state[name].shape)
+        if len(shape) != len(dense) or any(s > d for s, d in zip(shape, dense)):
+            raise CheckpointError(f"{path}: tensor {name} is stored as {shape}, larger than the model's {dense}")
+        if shape != dense:
+            _resize(model, name, torch.Size(shape))
+    persistent = set(model.state_dict())
+    if any(name not in persistent for name, _ in model.named_buffers()):
+        # buffers that __init__ computes and the file does not hold: build for real so they are right
+        real = model_cls(**(description.get("config") or {}))
+        for name, shape in shapes.items():
+            if list(real.state_dict()[name].shape) != shape:
+                _resize(real, name, torch.Size(shape))
+        model = real
+    else:
+        model = model.to_empty(device="cpu")
+    tensors = load_tensors(path)
     if quantization is not None:
         from prunekit.quantize import check_mode, expand
 
@@ -179,32 +227,35 @@ def load(path: Path | str, cls: type[nn.Module] | None = None) -> nn.Module:
             tensors = expand(tensors, list(quantization["tensors"]))
         except (KeyError, TypeError, PrunekitError) as exc:
             raise CheckpointError(f"{sidecar(path)}: bad quantization record: {exc}") from None
-    model_cls = cls or _import_class(str(description.get("class", "")))
-    config = description.get("config") or {}
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{sidecar(path)}: 'config' must be an object")
-    try:
-        model = model_cls(**config)
-    except TypeError as exc:
-        raise CheckpointError(f"cannot build {model_cls.__name__} from the stored config: {exc}") from None
-    state = model.state_dict()
-    if set(state) != set(tensors):
-        missing, unexpected = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
-        raise CheckpointError(
-            f"{path} does not match {model_cls.__name__}: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    shapes = description.get("shapes", {})
     for name, tensor in tensors.items():
         if list(tensor.shape) != shapes.get(name):
             raise CheckpointError(
                 f"{path}: tensor {name} has shape {list(tensor.shape)}, its description says {shapes.get(name)}"
             )
-        if tensor.shape != state[name].shape:
-            _resize(model, name, tensor.shape)
-    model.load_state_dict(tensors)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: {str(exc).splitlines()[0]}") from None
     if description.get("plan") is not None:
         model.prunekit_plan = Plan.from_dict(description["plan"])
         model.prunekit_plan.check_shapes(model)
     if quantization is not None:
         model.prunekit_quantization = quantization["mode"]
     return model
+
+
+def summary(path: Path | str) -> dict:
+    """What a saved model is, from its description alone: class, parameters, layer widths, plan."""
+    description = read_description(path)
+    shapes = description["shapes"]
+    plan = description.get("plan")
+    return {
+        "class": description.get("class"),
+        "config": description.get("config") or {},
+        "params": sum(math.prod(s) for s in shapes.values()),
+        "widths": {  # module name (as in named_modules) → output width, for every 2-D weight
+            k.rpartition(".")[0]: s[0] for k, s in shapes.items() if k.rpartition(".")[2] == "weight" and len(s) == 2
+        },
+        "plan": None if not isinstance(plan, dict) else plan.get("info"),
+        "quantization": (description.get("quantization") or {}).get("mode"),
+    }

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from prunekit import plugins
+from prunekit import commands
 from prunekit.errors import PrunekitError
 from prunekit.runtime import keep_large_allocations
 
@@ -20,7 +17,6 @@ app = typer.Typer(
     help="Neuron pruning for PyTorch MLPs.",
 )
 state = {"debug": False}
-out_console = Console()
 
 
 @app.callback()
@@ -28,35 +24,18 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for 
     state["debug"] = debug
 
 
-@app.command("plugins")
-def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List scorers, selectors and targets, and plug-ins that failed to load."""
-    reg = plugins.registry()
-    entries = [
-        {"name": e.name, "kind": e.kind, "description": e.description, "source": e.source} for e in reg.listing()
-    ]
-    failures = [{"source": f.source, "reason": f.reason} for f in reg.failures]
-    if as_json:
-        typer.echo(json.dumps({"plugins": entries, "failed": failures}, indent=2))
-        return
-    table = Table("name", "kind", "description", "source")
-    for e in entries:
-        table.add_row(e["name"], e["kind"], e["description"], e["source"])
-    out_console.print(table)
-    if failures:
-        failed = Table("failed plug-in", "reason", title="not loaded")
-        for f in failures:
-            failed.add_row(f["source"], f["reason"])
-        out_console.print(failed)
-
-
-def _register_commands() -> None:
-    from prunekit import commands  # noqa: F401  (run, sweep, prune, inspect register themselves on ``app``)
+app.command()(commands.run)
+app.command()(commands.sweep)
+app.command()(commands.results)
+app.command("eval")(commands.evaluate)
+app.command()(commands.render)
+app.command("prune")(commands.prune_checkpoint)
+app.command()(commands.inspect)
+app.command("plugins")(commands.list_plugins)
 
 
 def entry() -> None:
     """Console-script entry point: one line on stderr and a non-zero exit for any PrunekitError."""
-    _register_commands()
     keep_large_allocations()
     try:
         app()  # click reports its own usage errors (exit 2)

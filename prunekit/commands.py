@@ -1,20 +1,23 @@
-"""``prunekit run``, ``prune`` and ``inspect``: thin wrappers over the pipeline and the API."""
+"""The command functions: thin wrappers over the pipeline, the sweep and the API. ``prunekit.cli``
+registers them on the Typer app; nothing here registers itself."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 import typer
+from rich.table import Table
 
-from prunekit import checkpoint
+from prunekit import checkpoint, plugins
 from prunekit.api import prune as prune_model
 from prunekit.budget import count_params
-from prunekit.cli import app, out_console
 from prunekit.errors import BadInput, Interrupted
 from prunekit.pipeline import RunConfig, RunOptions
 from prunekit.pipeline import run as run_pipeline
+from prunekit.progress import out_console
 from prunekit.report import markdown_table
 
 SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
@@ -26,8 +29,17 @@ SEED = typer.Option(0, help="Seed for training, sampling and selection.")
 ROUND_TO = typer.Option(
     1, help="Keep widths that are multiples of N (16 suits CPU matrix kernels, 8 GPU tensor cores); 1: exact."
 )
+FINETUNE_SCHEDULE = typer.Option(
+    "preset",
+    help="Fine-tuning learning rate: preset (the preset's schedule, restarted) or cosine (decay to 0.1x over it).",
+)
 DISTILL = typer.Option(
     0.0, help="Retrain against the dense model too: loss weight of its outputs in [0, 1] (0: ground truth only)."
+)
+
+
+TRUST = typer.Option(
+    False, "--trust", help="Allow a model class that no plug-in registers: imports the module the file names."
 )
 
 
@@ -35,7 +47,6 @@ def _budget(width: int | None, keep: float | None) -> tuple[int | None, float | 
     return (128, None) if width is None and keep is None else (width, keep)
 
 
-@app.command()
 def run(
     target: str = typer.Argument(..., help="Target name: nerf, digits, photo, … (see `prunekit plugins`)."),
     data: Path | None = typer.Option(
@@ -48,17 +59,18 @@ def run(
     retrain: str = typer.Option("finetune", help="finetune the selected weights, or retrain from scratch."),
     refit: bool = REFIT,
     distill: float = DISTILL,
+    finetune_schedule: str = FINETUNE_SCHEDULE,
     allocation: str = typer.Option("uniform", help="uniform: one ratio for every layer; global: widths from scores."),
     round_to: int = ROUND_TO,
     quantize: str | None = typer.Option(None, help="After retraining, also quantize: int8, fp16 or bf16."),
-    preset: str = typer.Option("smoke", help="Size of the run: smoke (seconds), demo (minutes), paper."),
+    preset: str = typer.Option("demo", help="Size of the run: demo (minutes on 2 cores), paper, smoke (for tests)."),
     iters: int | None = typer.Option(None, help="Training iterations per stage (overrides the preset)."),
     seed: int = SEED,
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast, where the hardware has it)."),
     out: Path = typer.Option(Path("runs/latest"), help="Directory for report.json, report.md, renders, checkpoints."),
     dense_checkpoint: Path | None = typer.Option(
-        None, help="Directory of a trained dense run (its dense/ folder) to reuse."
+        None, help="A trained dense model to reuse: a run's --out folder, its dense/ folder, or a sweep's dense-seedN/."
     ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted run in --out from its last checkpoint."
@@ -74,7 +86,14 @@ def run(
         raise BadInput(f"--data {data} does not exist")
     width, keep = _budget(width, keep)
     options = RunOptions(
-        data=data, preset=preset, iters=iters, seed=seed, device=device, precision=precision, distill=distill
+        data=data,
+        preset=preset,
+        iters=iters,
+        seed=seed,
+        device=device,
+        precision=precision,
+        distill=distill,
+        finetune_schedule=finetune_schedule,
     )
     cfg = RunConfig(
         target=target,
@@ -118,7 +137,6 @@ def _parse_dims(dims: str) -> list[int]:
     return values
 
 
-@app.command("prune")
 def prune_checkpoint(
     model: Path = typer.Argument(..., help="A model saved with prunekit.save (.safetensors + .json)."),
     input_dims: str = typer.Option(..., help="Feature size of each forward() input, e.g. 3,3 for NeRF (x, d)."),
@@ -128,13 +146,15 @@ def prune_checkpoint(
     keep: float | None = KEEP,
     round_to: int = ROUND_TO,
     seed: int = SEED,
+    trust: bool = TRUST,
     out: Path = typer.Option(..., help="Where to save the pruned model (.safetensors)."),
 ) -> None:
     """Prune a saved model with random example inputs (weight-only scorers need no data)."""
     dims = _parse_dims(input_dims)
-    if out.exists() or out.with_suffix(".json").exists():
+    target = checkpoint.weights_path(out)
+    if target.exists() or checkpoint.sidecar(target).exists():
         raise BadInput(f"--out {out} already exists; choose a new path")
-    dense = checkpoint.load(model)
+    dense = checkpoint.load(model, trust=trust)
     gen = torch.Generator().manual_seed(seed)
     inputs = tuple(torch.randn(256, d, generator=gen) for d in dims)
     width, keep = _budget(width, keep)
@@ -144,26 +164,36 @@ def prune_checkpoint(
         )
     except RuntimeError as exc:
         raise BadInput(f"the model does not accept inputs of sizes {dims}: {str(exc).splitlines()[0]}") from None
-    path = checkpoint.save(
-        pruned,
-        out,
-        config=checkpoint.read_json(checkpoint.sidecar(checkpoint.Path(model).with_suffix(".safetensors")))["config"],
-    )
+    path = checkpoint.save(pruned, out, config=checkpoint.read_description(model).get("config") or {})
     out_console.print(f"{count_params(dense):,} → {count_params(pruned):,} parameters; saved {path}")
 
 
-@app.command()
 def inspect(model: Path = typer.Argument(..., help="A model saved with prunekit.save.")) -> None:
-    """Load a saved model and print its parameters, widths and plan."""
-    m = checkpoint.load(model)
-    plan = getattr(m, "prunekit_plan", None)
-    info = {
-        "class": type(m).__name__,
-        "params": count_params(m),
-        "widths": {n: x.out_features for n, x in m.named_modules() if isinstance(x, torch.nn.Linear)},
-        "plan": None if plan is None else plan.info,
-    }
-    typer.echo(json.dumps(info, indent=2))
+    """Print a saved model's class, parameters, widths and plan, read from its description alone
+    (nothing is imported or built)."""
+    typer.echo(json.dumps(checkpoint.summary(model), indent=2))
+
+
+def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List scorers, selectors, targets and model classes, and plug-ins that failed to load."""
+    reg = plugins.registry()
+    entries = [
+        {"name": e.name, "kind": e.kind, "description": e.description, "source": e.source} for e in reg.listing()
+    ]
+    entries += [{"name": name, "kind": "model", "description": "", "source": ""} for name in sorted(reg.models)]
+    failures = [{"source": f.source, "reason": f.reason} for f in reg.failures]
+    if as_json:
+        typer.echo(json.dumps({"plugins": entries, "failed": failures}, indent=2))
+        return
+    table = Table("name", "kind", "description", "source")
+    for e in entries:
+        table.add_row(e["name"], e["kind"], e["description"], e["source"])
+    out_console.print(table)
+    if failures:
+        failed = Table("failed plug-in", "reason", title="not loaded")
+        for f in failures:
+            failed.add_row(f["source"], f["reason"])
+        out_console.print(failed)
 
 
 def _split(value: str, cast, flag: str) -> list:
@@ -176,7 +206,6 @@ def _split(value: str, cast, flag: str) -> list:
     return items
 
 
-@app.command()
 def sweep(
     target: str = typer.Argument(..., help="Target name (see `prunekit plugins`)."),
     data: Path | None = typer.Option(None, help="Data set path (target-specific)."),
@@ -189,6 +218,7 @@ def sweep(
     uniform: bool = typer.Option(True, help="Include the uniform-random baseline."),
     refit: bool = REFIT,
     distill: float = DISTILL,
+    finetune_schedule: str = FINETUNE_SCHEDULE,
     preset: str = typer.Option("smoke", help="Size of each run (see `prunekit run`)."),
     iters: int | None = typer.Option(None, help="Dense training iterations (overrides the preset)."),
     retrain_iters: int | None = typer.Option(None, help="Retraining iterations per cell (default: --iters)."),
@@ -199,6 +229,9 @@ def sweep(
     round_to: int = ROUND_TO,
     quantize: str | None = typer.Option(None, help="Also evaluate every cell quantized: int8, fp16 or bf16."),
     equal_budget: bool = typer.Option(True, help="Also train each dense model for the retraining budget."),
+    validation: bool = typer.Option(
+        False, "--val", help="Also evaluate every model on the validation views, where settings are chosen."
+    ),
 ) -> None:
     """Scorers × selectors × budgets × retrain modes × seeds, resumable; results.json, results.md and plots."""
     from prunekit.budget import Budget
@@ -228,14 +261,81 @@ def sweep(
         uniform=uniform,
         refit=refit,
         retrain_iters=retrain_iters,
-        options=RunOptions(data=data, preset=preset, iters=iters, device=device, distill=distill),
+        options=RunOptions(
+            data=data,
+            preset=preset,
+            iters=iters,
+            device=device,
+            distill=distill,
+            finetune_schedule=finetune_schedule,
+        ),
         out=out,
         evaluate_at_cut=at_cut,
         quantize=quantize,
         equal_budget=equal_budget,
+        validation=validation,
     )
     try:
         rows = run_sweep(cfg)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: finished cells are kept in {out}/cells; rerun the same command") from None
     out_console.print(f"{len(rows)} cells; results: {out / 'results.md'}")
+
+
+def results(folder: Path = typer.Argument(..., help="A sweep's --out folder.")) -> None:
+    """Rewrite a sweep's results.json, results.md (paired 95 % CIs) and plots from its finished cells."""
+    from prunekit.study import read_cells, write_results
+
+    rows = read_cells(folder)
+    write_results(folder, rows)
+    out_console.print(f"{len(rows)} cells; results: {folder / 'results.md'}")
+
+
+RUN_DIR = typer.Argument(..., help="The --out folder of a finished `prunekit run`.")
+DATA = typer.Option(None, help="Data set to use instead of the one the run was trained on.")
+
+
+def evaluate(
+    run_dir: Path = RUN_DIR,
+    data: Path | None = DATA,
+    split: str = typer.Option("test", help="test or val views (targets without a val split: test only)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Re-evaluate a saved run's dense and pruned models; writes eval-SPLIT.json beside its report."""
+    from prunekit.files import json_safe, write_json
+    from prunekit.pipeline import open_run
+
+    task, stages, report = open_run(run_dir, data, device)
+    metrics = {stage: task.evaluate(models, split=split).metrics for stage, models in stages.items()}
+    write_json(run_dir / f"eval-{split}.json", json_safe({"split": split, "data": str(data or ""), **metrics}))
+    h = report["headline"]
+    rows = [[stage, m[h], m.get("collapsed", "")] for stage, m in metrics.items()]
+    out_console.print(markdown_table(["", h, "collapsed"], rows))
+    out_console.print(f"written: {run_dir / f'eval-{split}.json'}")
+
+
+def render(
+    run_dir: Path = RUN_DIR,
+    data: Path | None = DATA,
+    frames: int = typer.Option(48, help="Frames of the turntable video."),
+    video: str = typer.Option("gif", help="gif, or mp4 (needs the imageio-ffmpeg package)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Render a saved run's dense and pruned models side by side: the test views and a turntable video."""
+    from prunekit.pipeline import open_run
+    from prunekit.visuals import write_video
+
+    if video not in ("gif", "mp4"):
+        raise BadInput(f"--video must be gif or mp4, got {video!r}")
+    if frames < 2:
+        raise BadInput(f"--frames must be at least 2, got {frames}")
+    task, stages, _ = open_run(run_dir, data, device)
+    turntable = getattr(task, "turntable", None)
+    if turntable is None:
+        raise BadInput("this target renders no video; its test views are in the run's report")
+    evaluations = {stage: task.evaluate(models) for stage, models in stages.items()}
+    files = task.write_visuals(run_dir, evaluations["dense"], evaluations["pruned"])
+    clips = [turntable(models, frames) for models in stages.values()]
+    path = run_dir / "renders" / f"turntable_dense_pruned.{video}"
+    write_video(path, [np.concatenate(pair, axis=1) for pair in zip(*clips)])
+    out_console.print(f"{len(files)} test views in {run_dir / 'renders'}; video: {path}")

@@ -8,6 +8,7 @@ concatenations included. Layers whose output reaches a model output (heads) are 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,7 +71,34 @@ class _ExactConcatGraph(tp.DependencyGraph):
                 if len(widths) != len(node.inputs):
                     raise BadInput(f"cannot trace a concatenation of {len(widths)} inputs")
                 node.module.concat_sizes = list(widths)
+            elif node.type == OPTYPE.SPLIT:
+                _order_split_outputs(node)
         return super()._build_dependency(module2node)
+
+
+def _order_split_outputs(node) -> None:
+    """Put a split's (or chunk's) outputs in the order of the parts they are.
+
+    torch-pruning gives the i-th part's offset to the i-th output it met while tracing, which is the
+    order the forward pass used them in, not the order of the parts: ``a, b = h.chunk(2)`` followed by
+    ``f(b) + g(a)`` maps every neuron to the wrong consumer. Each output's autograd node records which
+    part it read (``output_nr``); sorting by it makes the offsets right.
+    """
+    parts = []
+    for out in node.outputs:
+        nrs = [nr for fn, nr in getattr(out.grad_fn, "next_functions", ()) if fn is node.grad_fn]
+        if len(nrs) != 1:
+            raise BadInput("cannot trace a split whose part feeds one operation twice")
+        parts.append((nrs[0], out))
+    sizes = getattr(node.grad_fn, "_saved_split_sizes", None)
+    if sizes is None:  # chunk / equal split: parts of _saved_split_size along _saved_dim
+        dim = node.grad_fn._saved_dim
+        dim = dim - 2**64 if dim >= 2**63 else dim  # stored unsigned: -1 reads as 2**64 - 1
+        size, total = node.grad_fn._saved_split_size, node.grad_fn._saved_self_sym_sizes[dim]
+        sizes = [size] * -(-total // size)
+    if sorted(nr for nr, _ in parts) != list(range(len(sizes))):
+        raise BadInput(f"a split into {len(sizes)} parts uses only parts {sorted(nr for nr, _ in parts)}")
+    node.outputs = [out for _, out in sorted(parts, key=lambda p: p[0])]
 
 
 def build_dependency_graph(model: nn.Module, example_inputs) -> tp.DependencyGraph:
@@ -128,21 +156,15 @@ class PrunableLayer:
         """Incoming weights, one row per neuron (coupled layers side by side), bias excluded."""
         return torch.cat([m.module.weight.detach()[m.rows] for m in self.members], dim=1)
 
-    def bias(self) -> torch.Tensor | None:
-        b = self.members[0].module.bias
-        return None if b is None else b.detach()[self.members[0].rows]
-
     def outgoing(self) -> torch.Tensor:
-        """Outgoing weights, one column per neuron: every consumer's columns stacked by rows."""
-        return torch.cat([c.module.weight.detach()[:, c.columns] for c in self.consumers], dim=0)
-
-    @property
-    def fan_in(self) -> int:
-        return sum(m.module.in_features for m in self.members)
-
-    @property
-    def fan_out(self) -> int:
-        return sum(c.module.out_features for c in self.consumers)
+        """Outgoing weights, one column per neuron: every consumer's columns stacked by rows. A consumer
+        that does not read a neuron (the parts of a split go to different layers) gives NaN there, so
+        averages are taken with ``nanmean`` over the weights that exist."""
+        blocks = []
+        for c in self.consumers:
+            w = c.module.weight.detach()[:, c.columns.clamp_min(0)]
+            blocks.append(torch.where(c.columns[None, :] >= 0, w, torch.full_like(w, math.nan)))
+        return torch.cat(blocks, dim=0)
 
 
 def _index(item, width: int) -> torch.Tensor:
@@ -168,6 +190,7 @@ class ModelGraph:
         heads = {m for m in linears if self._reaches_output(m)}
         self.heads = [names[m] for m in linears if m in heads]
         self.layers: dict[str, PrunableLayer] = {}
+        self.fixed: dict[str, str] = {}  # layers left unpruned, and why
         claimed: set[nn.Module] = set()
         for m in linears:
             if m in heads or m in claimed:
@@ -184,6 +207,11 @@ class ModelGraph:
                     consumers.append(Consumer(names[target], target, _index(item, m.out_features)))
             if any(x.module in heads for x in members) or not consumers:
                 continue  # coupled to an output: its width is fixed
+            unread = torch.stack([c.columns < 0 for c in consumers]).all(0)
+            if unread.any():
+                # read through an operation the graph cannot follow (slicing, indexing): leave it whole
+                self.fixed[names[m]] = f"neurons {unread.nonzero().flatten().tolist()[:5]} reach no traced consumer"
+                continue
             claimed.update(x.module for x in members)
             self.layers[names[m]] = PrunableLayer(names[m], members, consumers)
 

@@ -37,3 +37,14 @@ def register_targets(register):
     A target is what ``prunekit run NAME`` trains, prunes, retrains and evaluates; see
     :class:`prunekit.pipeline.Target` for what it must provide. Return value ignored.
     """
+
+
+@hookspec
+def register_models(register):
+    """Called once, when plug-ins load. Call ``register(cls)`` for each ``nn.Module`` class of yours that
+    :func:`prunekit.load` may build from a saved description (with the description's keyword arguments).
+
+    A description names its class as text; prunekit builds only torch.nn layers and the classes
+    registered here, so loading a file from elsewhere never imports or runs other code. Return value
+    ignored.
+    """

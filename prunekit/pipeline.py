@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +25,10 @@ from prunekit.quantize import check_mode, quantized_copy
 from prunekit.report import write_report
 from prunekit.training import TrainStats
 
+# Training phases a Task tells apart: the dense model from scratch, and the two ways of retraining.
+PHASES = ("dense", "finetune", "scratch")
+FINETUNE_SCHEDULES = ("preset", "cosine")
+
 
 @dataclass
 class RunOptions:
@@ -37,10 +41,15 @@ class RunOptions:
     device: str = "auto"
     precision: str = "fp32"
     distill: float = 0.0  # weight of the dense teacher's outputs in the retraining loss; 0 = ground truth only
+    finetune_schedule: str = "preset"  # fine-tuning's learning rate: the preset's schedule, or cosine decay
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.distill <= 1.0:
             raise BadInput(f"--distill must be in [0, 1], got {self.distill}")
+        if self.finetune_schedule not in FINETUNE_SCHEDULES:
+            raise BadInput(
+                f"--finetune-schedule must be one of {', '.join(FINETUNE_SCHEDULES)}, got {self.finetune_schedule!r}"
+            )
 
 
 @dataclass
@@ -75,15 +84,22 @@ class Task(Protocol):
         resume: bool,
         label: str,
         teacher: dict[str, nn.Module] | None = None,
+        phase: str = "dense",
     ) -> TrainStats:
-        """Train ``models`` jointly for ``iters`` steps (resumable from ``state_path``).
+        """Train ``models`` jointly for ``iters`` steps (resumable from ``state_path``), with a fresh Adam.
 
+        ``phase`` (one of PHASES) says what is trained: "dense" from initialisation (a warm-up such as
+        NeRF's centre crop belongs here and to "scratch"), "finetune" pruned weights kept from the dense
+        model, "scratch" the pruned architecture re-initialised. Each phase draws its own batch stream,
+        seeded by (seed, phase, step), so retraining never replays the dense run's batches.
         ``teacher`` (the dense models, passed only when ``RunOptions.distill`` > 0) is frozen; the loss then
         mixes ground truth and the teacher's outputs, weighted 1 − distill and distill.
         """
 
-    def evaluate(self, models: dict[str, nn.Module]) -> Evaluation:
-        """Metrics on the held-out split, plus render time per image where it applies."""
+    def evaluate(self, models: dict[str, nn.Module], split: str = "test") -> Evaluation:
+        """Metrics on held-out views (``split`` "test", or "val" where the target has one: settings are
+        chosen there), plus render time per image where it applies; ``collapsed`` where the target can
+        tell that a model learned nothing."""
 
     def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
         """Renders or plots comparing both stages; returns the files written (relative to ``out``)."""
@@ -148,7 +164,7 @@ def prepare_out(out: Path, force: bool, resume: bool) -> None:
 def measure_step_time(task: Task, models: dict[str, nn.Module], steps: int) -> float:
     """Seconds per training step of copies of ``models``, warm-up excluded."""
     trial = {n: copy.deepcopy(m) for n, m in models.items()}
-    return task.train(trial, steps, None, False, "timing").seconds_per_iter
+    return task.train(trial, steps, None, False, "timing", phase="finetune").seconds_per_iter
 
 
 def summarise(models: dict[str, nn.Module], evaluation: Evaluation, sec_per_iter: float) -> dict:
@@ -188,16 +204,31 @@ def check_choices(target_name: str, scorers: list[str], selectors: list[str], re
     return target
 
 
+def model_folder(path: Path, names) -> Path:
+    """The folder holding ``{name}.safetensors`` for every model: ``path`` itself or its ``dense/``."""
+    for folder in (Path(path), Path(path) / "dense"):
+        if all((folder / f"{name}.safetensors").is_file() for name in names):
+            return folder
+    wanted = ", ".join(f"{n}.safetensors" for n in names)
+    raise BadInput(f"--dense-checkpoint {path}: no {wanted} there or in its dense/ folder")
+
+
+def load_models(task: Task, folder: Path, seed: int = 0) -> dict[str, nn.Module]:
+    """The task's models with the weights (and pruned shapes) saved in ``folder``, on the task's device."""
+    models = task.build(seed)
+    for name, m in models.items():
+        loaded = checkpoint.load(folder / f"{name}.safetensors", cls=type(m))
+        models[name] = loaded.to(next(m.parameters()).device)
+    return models
+
+
 def dense_stage(task: Task, seed: int, folder: Path, resume: bool, dense_checkpoint: Path | None = None):
     """Trained dense models (saved in ``folder``) and their training stats (None when loaded)."""
     folder.mkdir(parents=True, exist_ok=True)
-    dense = task.build(seed)
     if dense_checkpoint is not None:
-        for name in dense:
-            loaded = checkpoint.load(Path(dense_checkpoint) / f"{name}.safetensors", cls=type(dense[name]))
-            dense[name] = loaded.to(next(dense[name].parameters()).device)
-        return dense, None
-    stats = task.train(dense, task.iters, folder / "train_state.safetensors", resume, "dense")
+        return load_models(task, Path(dense_checkpoint), seed), None
+    dense = task.build(seed)
+    stats = task.train(dense, task.iters, folder / "train_state.safetensors", resume, "dense", phase="dense")
     for name, m in dense.items():
         checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
     return dense, stats
@@ -246,7 +277,7 @@ def retrain_stage(
     if mode == "scratch":
         _reinitialise(pruned, seed + 1)
     extra = {} if teacher is None else {"teacher": teacher}
-    stats = task.train(pruned, iters, folder / "train_state.safetensors", resume, "retrain", **extra)
+    stats = task.train(pruned, iters, folder / "train_state.safetensors", resume, "retrain", phase=mode, **extra)
     for name, m in pruned.items():
         checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
     return stats
@@ -270,7 +301,10 @@ def run(cfg: RunConfig) -> dict:
         check_mode(cfg.quantize)
     prepare_out(cfg.out, cfg.force, cfg.resume)
     task = target.setup(cfg.options)
+    if cfg.dense_checkpoint is not None:
+        cfg = replace(cfg, dense_checkpoint=model_folder(cfg.dense_checkpoint, task.build(0)))
 
+    dense_dir = cfg.dense_checkpoint if cfg.dense_checkpoint is not None else cfg.out / "dense"
     dense, dense_train = dense_stage(task, cfg.options.seed, cfg.out / "dense", cfg.resume, cfg.dense_checkpoint)
     dense_eval = task.evaluate(dense)
     pruned, prune_seconds = prune_stage(task, dense, cfg.scorer, cfg.selector, budget, cfg.refit, cfg.options.seed)
@@ -296,6 +330,8 @@ def run(cfg: RunConfig) -> dict:
         "seed": cfg.options.seed,
         "preset": cfg.options.preset,
         "iters": task.iters,
+        "options": {**asdict(cfg.options), "data": None if cfg.options.data is None else str(cfg.options.data)},
+        "dense_dir": "dense" if cfg.dense_checkpoint is None else str(Path(cfg.dense_checkpoint).resolve()),
         "device": str(next(dense[next(iter(dense))].parameters()).device),
         "headline": task.headline,
         "prune_seconds": prune_seconds,
@@ -313,7 +349,6 @@ def run(cfg: RunConfig) -> dict:
         report["ratios"]["render_seconds"] = (
             pruned_eval.metrics["render_seconds"] / dense_eval.metrics["render_seconds"]
         )
-    dense_dir = Path(cfg.dense_checkpoint) if cfg.dense_checkpoint is not None else cfg.out / "dense"
     report["dense"]["size_on_disk_mb"] = disk_mb(dense_dir, dense)
     report["pruned"]["size_on_disk_mb"] = disk_mb(cfg.out / "pruned", pruned)
     if cfg.quantize is not None:
@@ -337,3 +372,26 @@ def run(cfg: RunConfig) -> dict:
 def disk_mb(folder: Path, models: dict[str, nn.Module]) -> float:
     """Megabytes of the models' safetensors files in ``folder``."""
     return sum((folder / f"{name}.safetensors").stat().st_size for name in models) / 1e6
+
+
+def open_run(run_dir: Path, data: Path | None = None, device: str = "auto"):
+    """A finished run's task (its data, or ``data``) and its models: ({"dense": …, "pruned": …}, report)."""
+    from prunekit.files import read_json
+
+    report = read_json(Path(run_dir) / "report.json", "run report")
+    try:
+        saved = dict(report.get("options") or {"preset": report["preset"], "seed": report["seed"]})
+        target = plugins.get_target(report["target"])
+    except (KeyError, TypeError, AttributeError):
+        raise BadInput(f"{run_dir}/report.json is not a prunekit run report") from None
+    if data is not None:
+        if not Path(data).exists():
+            raise BadInput(f"--data {data} does not exist")
+        saved["data"] = data
+    saved["data"] = None if saved.get("data") is None else Path(saved["data"])
+    saved["device"] = device
+    known = RunOptions.__dataclass_fields__
+    task = target.setup(RunOptions(**{k: v for k, v in saved.items() if k in known}))
+    dense_dir = Path(run_dir) / report.get("dense_dir", "dense")  # relative to the run, or absolute
+    stages = {"dense": load_models(task, dense_dir), "pruned": load_models(task, Path(run_dir) / "pruned")}
+    return task, stages, report

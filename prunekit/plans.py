@@ -12,8 +12,8 @@ from pathlib import Path
 
 from torch import nn
 
-from prunekit.checkpoint import read_json, write_json
 from prunekit.errors import CheckpointError
+from prunekit.files import read_json, write_json
 
 FORMAT = "prunekit.plan/1"
 

@@ -68,6 +68,8 @@ class Registry:
         self.entries: dict[str, dict[str, Entry]] = {kind: {} for kind in _HOOKS}
         for kind in _HOOKS:
             self._collect(kind)
+        self.models: dict[str, type] = {}  # "module:QualName" → an nn.Module class prunekit.load may build
+        self._collect_models()
 
     def _add(self, plugin: object, name: str, source: str) -> None:
         try:
@@ -98,6 +100,22 @@ class Registry:
                 impl.function(register=lambda obj, _s=source: self._register(kind, obj, _s))
             except Exception as exc:
                 self.failures.append(Failure(source, f"{_HOOKS[kind]} raised {type(exc).__name__}: {exc}"))
+
+    def _collect_models(self) -> None:
+        from torch import nn
+
+        def register(cls, source: str) -> None:
+            if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+                self.failures.append(Failure(source, f"register_models: {cls!r} is not an nn.Module class"))
+                return
+            self.models[f"{cls.__module__}:{cls.__qualname__}"] = cls
+
+        for impl in self.pm.hook.register_models.get_hookimpls():
+            source = self._source.get(impl.plugin, impl.plugin_name)
+            try:
+                impl.function(register=lambda cls, _s=source: register(cls, _s))
+            except Exception as exc:
+                self.failures.append(Failure(source, f"register_models raised {type(exc).__name__}: {exc}"))
 
     def _register(self, kind: str, obj: object, source: str) -> None:
         name = getattr(obj, "name", None)

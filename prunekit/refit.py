@@ -2,9 +2,9 @@
 
 Removing neurons changes what every consumer receives. For each layer whose input lost columns, in
 forward order, this solves (ridge-regularised) for the weights and bias that map what the *pruned* model
-now feeds it to what the *dense* model's layer produced (restricted to the rows the plan keeps, scaled
-as the plan scales them). Layers are refitted one after another, so each one also corrects the error
-left by those before it. No gradient steps, no labels; any selector can use it.
+now feeds it to what the *dense* model's layer produced (restricted to the rows the plan keeps). Layers
+are refitted one after another, so each one also corrects the error left by those before it.
+No gradient steps, no labels; any selector can use it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from prunekit.graph import _as_tuple
-from prunekit.plan import Plan
+from prunekit.plans import Plan
 
 
 class _Stop(Exception):
@@ -55,7 +55,7 @@ def refit(dense: nn.Module, pruned: nn.Module, plan: Plan, calibration, ridge: f
         y = targets[d_mods[name]].double()
         if name in rows:
             lp = rows[name]
-            y = y[:, lp.kept] * (1.0 if lp.scales is None else torch.tensor(lp.scales, dtype=y.dtype, device=y.device))
+            y = y[:, lp.kept]  # scales live in the consumers' columns, which are refitted too
         x = x.reshape(-1, x.shape[-1])
         y = y.reshape(-1, y.shape[-1])
         a = torch.cat([x, torch.ones_like(x[:, :1])], dim=1) if layer.bias is not None else x

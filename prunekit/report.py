@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from prunekit.checkpoint import write_json, write_text
+from prunekit.files import json_safe, write_json, write_text
 
 
 def _fmt(value) -> str:
@@ -28,17 +28,6 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
-
-
-def json_safe(value):
-    """JSON has no NaN or Infinity: write null instead, at any depth."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def write_report(out: Path, report: dict) -> None:

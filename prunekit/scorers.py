@@ -28,7 +28,7 @@ class WOut:
     needs_calibration = False
 
     def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
-        return layer.outgoing().abs().mean(dim=0)
+        return layer.outgoing().abs().nanmean(dim=0)
 
 
 class Product:

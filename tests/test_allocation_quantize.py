@@ -58,7 +58,7 @@ def test_quantized_save_reload_round_trip(tmp_path, mode, tol):
     path = pk.save(q, tmp_path / "q.safetensors")
     fp32 = pk.save(pruned, tmp_path / "f.safetensors")
     assert path.stat().st_size < (0.3 if mode == "int8" else 0.55) * fp32.stat().st_size
-    again = pk.load(path)
+    again = pk.load(path, cls=TwoHeadField)
     assert again.prunekit_quantization == mode
     assert output_error(q, again, (X, D)) == 0.0
     assert again.prunekit_plan.widths == pruned.prunekit_plan.widths
@@ -108,4 +108,4 @@ def test_tampered_quantization_record(tmp_path):
     desc["quantization"]["mode"] = "int3"
     path.with_suffix(".json").write_text(json.dumps(desc))
     with pytest.raises(pk.PrunekitError, match="bad quantization record"):
-        pk.load(path)
+        pk.load(path, cls=TwoHeadField)

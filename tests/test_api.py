@@ -79,8 +79,10 @@ def test_save_load_round_trip(tmp_path, factory):
     inputs = (X, D) if isinstance(m, TwoHeadField) else (torch.randn(16, 10),)
     pruned = prunekit.prune(m, inputs, width=16, selector="topk")
     path = prunekit.save(pruned, tmp_path / "model.safetensors")
-    loaded = prunekit.load(path)
-    assert type(loaded) is type(m)
+    with pytest.raises(CheckpointError, match="--trust"):  # a class no plug-in registers is not imported
+        prunekit.load(path)
+    loaded = prunekit.load(path, cls=type(m))
+    assert type(loaded) is type(m) and type(prunekit.load(path, trust=True)) is type(m)
     assert output_error(pruned, loaded, inputs) == 0.0
     assert loaded.prunekit_plan.to_dict() == pruned.prunekit_plan.to_dict()
 
@@ -91,17 +93,19 @@ def test_truncated_and_mismatched_checkpoints(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
-        prunekit.load(path)
+        prunekit.load(path, cls=TwoHeadField)
     path.write_bytes(data)
     desc = json.loads(path.with_suffix(".json").read_text())
     desc["shapes"]["feat.weight"] = [9, 9]
     path.with_suffix(".json").write_text(json.dumps(desc))
     with pytest.raises(CheckpointError, match="feat.weight"):
-        prunekit.load(path)
+        prunekit.load(path, cls=TwoHeadField)
     desc["class"] = "os:system"
     path.with_suffix(".json").write_text(json.dumps(desc))
-    with pytest.raises(CheckpointError, match="not an nn.Module"):
+    with pytest.raises(CheckpointError, match="--trust"):
         prunekit.load(path)
+    with pytest.raises(CheckpointError, match="not an nn.Module"):
+        prunekit.load(path, trust=True)
 
 
 def test_refit_reduces_the_output_error():

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from cli import assert_one_line_error, prunekit
 
 
@@ -63,8 +64,8 @@ def test_sweep_bad_input(tmp_path):
 
 
 def test_results_pair_by_seed_and_name_all_collapsed_groups(tmp_path):
-    from prunekit.checkpoint import write_json
-    from prunekit.sweep import write_results
+    from prunekit.files import write_json
+    from prunekit.study import write_results
 
     def row(seed, selector, psnr, collapsed=False):
         stage = {"params": 10, "size_mb": 4e-5, "sec_per_iter": 0.1, "psnr": psnr}
@@ -91,6 +92,55 @@ def test_results_pair_by_seed_and_name_all_collapsed_groups(tmp_path):
     write_results(tmp_path, rows)
     md = (tmp_path / "results.md").read_text()
     topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk"))
-    assert "+0.500 ± 0.000" in topk  # paired: +0.5 on each seed, although the seeds' means differ by 2 dB
+    assert "+0.500 [+0.500, +0.500] *" in topk  # paired: +0.5 on each seed, although the seeds' means differ by 2 dB
     coreset = next(line for line in md.splitlines() if line.startswith("| w_out/coreset"))
     assert "all collapsed" in coreset and "nan" not in coreset
+
+
+def _cell(seed, scorer, selector, psnr):
+    stage = {"params": 10, "size_mb": 4e-5, "sec_per_iter": 0.1, "psnr": psnr, "collapsed": False}
+    return {
+        "id": f"{scorer}-{selector}-width8-finetune-seed{seed}",
+        "target": "nerf",
+        "scorer": scorer,
+        "selector": selector,
+        "width": 8,
+        "retrain": "finetune",
+        "seed": seed,
+        "headline": "psnr",
+        "dense": {**stage, "params": 20, "psnr": 20.0},
+        "pruned": stage,
+        "collapsed": False,
+    }
+
+
+def test_paired_confidence_interval_of_a_small_table():
+    """Differences 1, 2, 3: mean 2, s = 1, t(0.975, 2 df) = 4.303 from the t table → 2 ± 4.303/√3."""
+    from prunekit.study import paired_ci
+
+    ci = paired_ci([1.0, 2.0, 3.0])
+    assert (ci.mean, ci.n) == (2.0, 3)
+    assert ci.low == pytest.approx(2 - 2.4842, abs=1e-3) and ci.high == pytest.approx(2 + 2.4842, abs=1e-3)
+    assert not ci.significant and "*" not in ci.text()
+    assert paired_ci([1.0, 1.1, 0.9, 1.05]).significant  # consistently positive
+    assert paired_ci([0.4]).text() == "+0.40 (1 seed, no CI)"
+
+
+def test_results_name_seeds_without_a_baseline_and_compare_strategies(tmp_path):
+    from prunekit.files import write_json
+    from prunekit.study import write_results
+
+    (tmp_path / "cells").mkdir()
+    for seed in (0, 1, 2):  # seed 3 has no equal-budget dense model
+        write_json(tmp_path / "cells" / f"dense-seed{seed}-plus5.json", {"seed": seed, "iters": 10, "psnr": 20.0})
+    rows = [_cell(s, "w_out", "topk", 20.0 + 0.1 * s) for s in range(4)]
+    rows += [_cell(s, "w_out", "coreset", 19.0 + 0.1 * s + 0.01 * (s % 2)) for s in range(4)]
+    rows += [_cell(s, "random", "uniform", 18.0) for s in range(4)]
+    write_results(tmp_path, rows)
+    md = (tmp_path / "results.md").read_text()
+    assert "Seeds without an equal-budget dense model: 3." in md
+    topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk"))
+    assert "| 3 of 4 |" in topk
+    # coreset − topk: −1.00, −0.99, −1.00, −0.99 on seeds 0..3 → mean −0.995, every seed lost
+    versus = next(line for line in md.splitlines() if "| w_out/coreset | w_out/topk |" in line)
+    assert "-0.995 [" in versus and "*" in versus and "| 0/4 |" in versus

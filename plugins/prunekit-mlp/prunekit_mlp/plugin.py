@@ -29,3 +29,10 @@ class PhotoTarget:
 def register_targets(register):
     register(DigitsTarget())
     register(PhotoTarget())
+
+
+@hookimpl
+def register_models(register):
+    from prunekit_mlp.models import MLP
+
+    register(MLP)

@@ -1,0 +1,323 @@
+"""A sweep's cells turned into evidence: results.json, results.md with paired 95 % confidence intervals,
+and plots with error bars.
+
+Every pruned cell is paired by seed with the dense model trained for the same total number of iterations
+(the equal-budget baseline), so the seed-to-seed spread of the dense models cancels. Strategies are
+compared the same way, seed by seed. Collapsed runs are flagged and left out, never averaged in; a seed
+without a baseline is named, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from prunekit.files import atomic_write, read_json, write_json, write_text
+from prunekit.report import markdown_table
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of paired differences with a two-sided confidence interval (Student's t over n seeds)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes zero."""
+        return self.n > 1 and (self.low > 0 or self.high < 0)
+
+    def text(self, digits: int = 2) -> str:
+        if self.n == 0:
+            return ""
+        if self.n == 1:
+            return f"{self.mean:+.{digits}f} (1 seed, no CI)"
+        star = " *" if self.significant else ""
+        return f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]{star}"
+
+
+def paired_ci(differences: Iterable[float], level: float = LEVEL) -> Interval:
+    """Mean and ``level`` confidence interval of paired differences (one per seed), by the paired t test."""
+    from scipy.stats import t
+
+    d = [float(x) for x in differences]
+    if not d:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    mean = statistics.fmean(d)
+    if len(d) == 1:
+        return Interval(mean, math.nan, math.nan, 1)
+    half = float(t.ppf(0.5 + level / 2, len(d) - 1)) * statistics.stdev(d) / math.sqrt(len(d))
+    return Interval(mean, mean - half, mean + half, len(d))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _median(values: list[float]) -> float:
+    """Timings are medians over seeds: one step timed while the machine was busy should not move them."""
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else math.nan
+
+
+def budget_label(r: dict) -> str:
+    label = f"width {r['width']}" if r.get("width") is not None else f"keep {r['keep']:g}"
+    if r.get("allocation", "uniform") != "uniform":
+        label += f" ({r['allocation']})"
+    if r.get("round_to", 1) != 1:
+        label += f" (×{r['round_to']})"
+    return label
+
+
+def strategy(r: dict) -> str:
+    return f"{r['scorer']}/{r['selector']}"
+
+
+def groups(rows: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    """Cells by (budget, retrain mode, strategy), the seeds of one setting together."""
+    out: dict[tuple[str, str, str], list[dict]] = {}
+    for r in rows:
+        out.setdefault((budget_label(r), r["retrain"], strategy(r)), []).append(r)
+    return out
+
+
+def read_cells(folder: Path) -> list[dict]:
+    """The finished strategy cells of a sweep folder (not its dense baselines), in a stable order."""
+    from prunekit.errors import BadInput
+
+    if not (Path(folder) / "cells").is_dir():
+        raise BadInput(f"{folder} holds no sweep (no cells/ folder)")
+    paths = sorted((Path(folder) / "cells").glob("*.json"))
+    return [r for r in (read_json(p) for p in paths) if "scorer" in r]
+
+
+def equal_budget_baselines(cells: Path) -> list[dict]:
+    return [read_json(p) for p in sorted(cells.glob("dense-seed*-plus*.json"))]
+
+
+def _by_seed(group: list[dict], h: str) -> dict[int, float]:
+    return {r["seed"]: r["pruned"][h] for r in group if not r["collapsed"]}
+
+
+def comparisons(rows: list[dict]) -> list[tuple[str, str, str, str, Interval]]:
+    """Strategy A − strategy B on the same seeds, within each budget and retrain mode:
+    every strategy against the uniform-random baseline, and each coreset against top-k of its scorer."""
+    h = rows[0]["headline"]
+    by = groups(rows)
+    found = []
+    for (budget, mode, name), group in sorted(by.items()):
+        scorer, selector = name.split("/")
+        rivals = []
+        if name != "random/uniform":
+            rivals.append("random/uniform")
+        if selector == "coreset":
+            rivals.append(f"{scorer}/topk")
+        for rival in rivals:
+            other = by.get((budget, mode, rival))
+            if other is None:
+                continue
+            a, b = _by_seed(group, h), _by_seed(other, h)
+            found.append((budget, mode, name, rival, paired_ci(a[s] - b[s] for s in a if s in b)))
+    return found
+
+
+def write_results(out: Path, rows: list[dict]) -> None:
+    """results.json, results.md and the plots, from the cells of one sweep folder."""
+    write_json(out / "results.json", rows)
+    if not rows:
+        return
+    h = rows[0]["headline"]
+    reports_collapse = any("collapsed" in r["pruned"] for r in rows)
+    dense = {r["seed"]: r["dense"] for r in rows}
+    longer = equal_budget_baselines(out / "cells")
+    equal = {r["seed"]: r[h] for r in longer if not r.get("collapsed")}
+    d_mean, d_std = _mean_std([d[h] for d in dense.values() if not d.get("collapsed")])
+    d0 = next(iter(dense.values()))
+    d_minutes = _median([d["sec_per_iter"] for d in dense.values()]) * 1e5 / 60
+
+    header = ["strategy", "budget", "retrain", "params", "MB (fp32)", "min / 100k iters (median)"]
+    header += [f"{h} mean ± std", f"Δ{h} vs equal-budget dense, paired, mean [95 % CI]", "seeds"]
+    header += ["collapsed (excluded)"] if reports_collapse else []
+
+    def line(name, budget, mode, params, mb, minutes, values, delta, seeds, collapsed):
+        m, s = _mean_std(values)
+        quality = f"{m:.3f} ± {s:.3f}" if values else "all collapsed"
+        return [name, budget, mode, params, mb, minutes, quality, delta, seeds] + (
+            [collapsed] if reports_collapse else []
+        )
+
+    d_ok = [d[h] for d in dense.values() if not d.get("collapsed")]
+    d_bad = sum(bool(d.get("collapsed")) for d in dense.values())
+    table = [line("dense", "—", "—", d0["params"], d0["size_mb"], d_minutes, d_ok, "", len(dense), d_bad)]
+    if longer:
+        ok = [r[h] for r in longer if not r.get("collapsed")]
+        gain = paired_ci(equal[s] - dense[s][h] for s in equal if s in dense and not dense[s].get("collapsed"))
+        table.append(
+            line(
+                f"dense, {longer[0]['iters']} iterations (equal budget)",
+                "—",
+                "—",
+                d0["params"],
+                d0["size_mb"],
+                d_minutes,
+                ok,
+                f"{gain.text()} (vs dense)",
+                len(longer),
+                len(longer) - len(ok),
+            )
+        )
+    unpaired: set[int] = set()
+    for (budget, mode, name), group in sorted(groups(rows).items()):
+        ok = [r for r in group if not r["collapsed"]]
+        paired = [r for r in ok if r["seed"] in equal]
+        unpaired |= {r["seed"] for r in ok if r["seed"] not in equal}
+        delta = paired_ci(r["pruned"][h] - equal[r["seed"]] for r in paired)
+        seeds = f"{len(paired)} of {len(group)}" if len(paired) != len(group) else str(len(group))
+        table.append(
+            line(
+                name,
+                budget,
+                mode,
+                group[0]["pruned"]["params"],
+                group[0]["pruned"]["size_mb"],
+                _median([r["pruned"]["sec_per_iter"] for r in group]) * 1e5 / 60,
+                [r["pruned"][h] for r in ok],
+                delta.text(3),
+                seeds,
+                len(group) - len(ok),
+            )
+        )
+    setup = out / "sweep.json"
+    shared = ", ".join(f"{k} `{v}`" for k, v in read_json(setup).items() if k != "target") if setup.exists() else ""
+    md = [f"# Sweep: {rows[0]['target']}\n\n"]
+    if shared:
+        md.append(f"Settings: {shared}.\n\n")
+    md.append(
+        "Δ is paired by seed with the dense model trained for the same total iterations; the interval is a "
+        f"{LEVEL:.0%} paired-t confidence interval over seeds, and * marks one that excludes zero. "
+        "Collapsed runs are left out and counted.\n\n"
+    )
+    md.append(markdown_table(header, table))
+    if not longer:
+        md.append("\nNo equal-budget dense model in this folder: the paired Δ column is empty.\n")
+    elif unpaired:
+        md.append(
+            f"\n**Seeds without an equal-budget dense model: {', '.join(map(str, sorted(unpaired)))}.** Their cells "
+            "are in the mean ± std column but not in the paired Δ; the seeds column says how many were paired.\n"
+        )
+    found = comparisons(rows)
+    if found:
+        md.append(f"\n## Strategies compared on the same seeds (A − B, {h}, mean [95 % CI])\n\n")
+        md.append(
+            markdown_table(
+                ["budget", "retrain", "A", "B", "A − B", "seeds", "A wins"],
+                [
+                    [budget, mode, a, b, ci.text(3), ci.n, _wins(rows, budget, mode, a, b)]
+                    for budget, mode, a, b, ci in found
+                ],
+            )
+        )
+    write_text(out / "results.md", "".join(md))
+    plots(out, rows, equal)
+
+
+def _wins(rows: list[dict], budget: str, mode: str, a: str, b: str) -> str:
+    by = groups(rows)
+    h = rows[0]["headline"]
+    x, y = _by_seed(by[(budget, mode, a)], h), _by_seed(by[(budget, mode, b)], h)
+    common = [s for s in x if s in y]
+    return f"{sum(x[s] > y[s] for s in common)}/{len(common)}"
+
+
+def plots(out: Path, rows: list[dict], equal: dict[int, float]) -> None:
+    """{headline}_vs_params.png (mean ± std), delta_vs_params.png (paired Δ with 95 % CIs),
+    time_vs_params.png (medians), render_grid.png (one seed's previews)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h = rows[0]["headline"]
+    series: dict[tuple[str, str], dict[int, list[dict]]] = {}
+    for r in rows:
+        if not r["collapsed"]:
+            series.setdefault((strategy(r), r["retrain"]), {}).setdefault(r["pruned"]["params"], []).append(r)
+    x_label = "parameters (coarse + fine)" if rows[0]["target"] == "nerf" else "parameters"
+
+    def figure(name: str, ylabel: str, draw) -> None:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        draw(ax)
+        ax.set_xscale("log")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        atomic_write(out / name, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+        plt.close(fig)
+
+    def quality(ax) -> None:
+        dense = [r["dense"][h] for r in rows if not r["dense"].get("collapsed")]
+        if dense:
+            ax.errorbar([rows[0]["dense"]["params"]], [np.mean(dense)], yerr=[np.std(dense)], fmt="k*", ms=12)
+        for (name, mode), points in sorted(series.items()):
+            xs = sorted(points)
+            ys = [np.mean([r["pruned"][h] for r in points[x]]) for x in xs]
+            es = [np.std([r["pruned"][h] for r in points[x]]) for x in xs]
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{name} ({mode})")
+
+    def delta(ax) -> None:
+        ax.axhline(0, color="k", lw=0.8)
+        for (name, mode), points in sorted(series.items()):
+            xs, ys, lo, hi = [], [], [], []
+            for x in sorted(points):
+                ci = paired_ci(r["pruned"][h] - equal[r["seed"]] for r in points[x] if r["seed"] in equal)
+                if ci.n > 1:
+                    xs.append(x), ys.append(ci.mean), lo.append(ci.mean - ci.low), hi.append(ci.high - ci.mean)
+            if xs:
+                ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=f"{name} ({mode})")
+
+    def timing(ax) -> None:
+        ax.plot([rows[0]["dense"]["params"]], [_median([r["dense"]["sec_per_iter"] for r in rows])], "k*", ms=12)
+        for (name, mode), points in sorted(series.items()):
+            xs = sorted(points)
+            ys = [_median([r["pruned"]["sec_per_iter"] for r in points[x]]) for x in xs]
+            ax.plot(xs, ys, "o-", label=f"{name} ({mode})")
+
+    figure(f"{h}_vs_params.png", f"{h} (mean ± std over seeds; ★ dense)", quality)
+    if equal:
+        figure("delta_vs_params.png", f"Δ{h} vs equal-budget dense (95 % CI)", delta)
+    figure("time_vs_params.png", "s / training iteration (median; ★ dense)", timing)
+    _render_grid(out, rows, plt)
+
+
+def _render_grid(out: Path, rows: list[dict], plt) -> None:
+    previews = [(r["id"], out / "cells" / f"{r['id']}.png") for r in rows if r["seed"] == rows[0]["seed"]]
+    previews = [(i, p) for i, p in previews if p.exists()]
+    if not previews:
+        return
+    from PIL import Image
+
+    cols = min(4, len(previews))
+    n_rows = math.ceil(len(previews) / cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3 * cols, 3.2 * n_rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (cid, p) in zip(axes.flat, previews):
+        ax.imshow(np.asarray(Image.open(p)))
+        ax.set_title(cid.rsplit("-seed", 1)[0], fontsize=7)
+    fig.tight_layout()
+    atomic_write(out / "render_grid.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)

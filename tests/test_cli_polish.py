@@ -1,0 +1,88 @@
+"""The command line as a new user meets it: python -m, defaults, progress in logs, run folders that other
+commands accept, eval and render of a saved run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+from cli import assert_one_line_error, prunekit, report
+from typer.testing import CliRunner
+
+from prunekit import commands
+
+
+def test_python_dash_m_prunekit(tmp_path):
+    env = dict(os.environ, PRUNEKIT_PROGRESS="0")
+    proc = subprocess.run([sys.executable, "-m", "prunekit", "--help"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0
+    for command in ("run", "sweep", "results", "eval", "render", "prune", "inspect", "plugins"):
+        assert command in proc.stdout
+
+
+def test_commands_are_registered_by_the_cli_module_itself():
+    from prunekit.cli import app
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert {"run", "sweep", "results", "eval", "render", "prune", "inspect", "plugins"} <= names
+
+
+def test_the_missions_command_runs_the_demo_preset(monkeypatch):
+    seen = {}
+
+    def fake_run(cfg):
+        seen["cfg"] = cfg
+        stage = {"params": 1, "psnr": 1.0, "sec_per_iter": 1.0}
+        return {"dense": stage, "pruned": stage, "headline": "psnr"}
+
+    monkeypatch.setattr(commands, "run_pipeline", fake_run)
+    from prunekit.cli import app
+
+    result = CliRunner().invoke(app, ["run", "nerf", "--scorer", "w_out", "--selector", "coreset"])
+    assert result.exit_code == 0, result.output
+    assert seen["cfg"].options.preset == "demo" and seen["cfg"].target == "nerf"
+
+
+def test_plain_progress_lines_when_not_a_terminal(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PRUNEKIT_PROGRESS"}
+    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
+    proc = subprocess.run(
+        [exe, "run", "digits", "--preset", "smoke", "--iters", "40", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("dense: ")]
+    assert len(lines) == 10 and lines[0].startswith("dense: 4/40 (10 %) loss ") and "40/40 (100 %)" in lines[-1]
+
+
+def test_dense_checkpoint_accepts_the_run_folder(tmp_path):
+    first = tmp_path / "first"
+    assert prunekit("run", "digits", "--preset", "smoke", "--out", first).returncode == 0
+    again = tmp_path / "again"
+    proc = prunekit("run", "digits", "--preset", "smoke", "--dense-checkpoint", first, "--out", again)
+    assert proc.returncode == 0, proc.stderr
+    assert report(again)["dense"]["accuracy"] == report(first)["dense"]["accuracy"]
+    proc = prunekit("run", "digits", "--dense-checkpoint", tmp_path, "--out", tmp_path / "x")
+    assert_one_line_error(proc, "no mlp.safetensors there or in its dense/ folder")
+
+
+def test_eval_and_render_a_saved_nerf_run(tmp_path):
+    run = tmp_path / "run"
+    assert prunekit("run", "nerf", "--preset", "smoke", "--iters", "5", "--width", "64", "--out", run).returncode == 0
+    proc = prunekit("eval", run)
+    assert proc.returncode == 0, proc.stderr
+    evaluated = json.loads((run / "eval-test.json").read_text())
+    assert evaluated["pruned"]["psnr"] == report(run)["pruned"]["psnr"]  # same models, same views
+    assert evaluated["dense"]["psnr"] == report(run)["dense"]["psnr"]
+    proc = prunekit("render", run, "--frames", "4")
+    assert proc.returncode == 0, proc.stderr
+    frames = iio.imread(run / "renders" / "turntable_dense_pruned.gif", index=None)
+    assert frames.shape[0] == 4 and frames.shape[2] == 2 * frames.shape[1]  # dense | pruned side by side
+    assert not np.array_equal(frames[0], frames[1])  # the camera moves
+    assert (run / "renders" / "test_000_gt_dense_pruned.png").exists()
+    assert_one_line_error(prunekit("render", run, "--video", "avi"), "--video must be gif or mp4")
+    assert_one_line_error(prunekit("eval", tmp_path / "nothing"), "run report not found")
