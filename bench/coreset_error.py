@@ -17,7 +17,7 @@ import torch
 from common import cpu_model
 
 import prunekit
-from prunekit.pipeline import RunOptions
+from prunekit.target import RunOptions
 
 
 def relative_errors(dense, pruned, inputs) -> list[float]:

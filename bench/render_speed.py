@@ -14,7 +14,8 @@ from prunekit_nerf.render import RenderConfig, render_image
 from prunekit_nerf.train import NerfTask
 
 import prunekit
-from prunekit.pipeline import RunOptions, resolve_device
+from prunekit.runtime import resolve_device
+from prunekit.target import RunOptions
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ from prunekit_nerf.render import RenderConfig
 from prunekit_nerf.train import NerfTask, bf16_supported
 
 import prunekit
-from prunekit.pipeline import RunOptions, resolve_device
+from prunekit.runtime import resolve_device
+from prunekit.target import RunOptions
 
 
 def flops_per_iter(models, rays: int, coarse: int, fine: int) -> float:

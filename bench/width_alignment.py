@@ -15,7 +15,7 @@ import torch
 from common import device_name, median_time
 from torch import nn
 
-from prunekit.pipeline import resolve_device
+from prunekit.runtime import resolve_device
 
 
 def main() -> None:

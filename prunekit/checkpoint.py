@@ -245,9 +245,13 @@ def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = Fal
 
 
 def summary(path: Path | str) -> dict:
-    """What a saved model is, from its description alone: class, parameters, layer widths, plan."""
+    """What a saved model is, from its description and the weights file's header (nothing imported, built
+    or loaded): class, parameters, layer widths, plan."""
     description = read_description(path)
     shapes = description["shapes"]
+    header = _header_shapes(weights_path(path))
+    if any(header.get(name) != shape for name, shape in shapes.items()):
+        raise CheckpointError(f"{weights_path(path)} does not hold the tensors its description lists")
     plan = description.get("plan")
     return {
         "class": description.get("class"),

@@ -15,10 +15,11 @@ from prunekit import checkpoint, plugins
 from prunekit.api import prune as prune_model
 from prunekit.budget import count_params
 from prunekit.errors import BadInput, Interrupted
-from prunekit.pipeline import RunConfig, RunOptions
+from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
 from prunekit.progress import out_console
 from prunekit.report import markdown_table
+from prunekit.target import RunOptions
 
 SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
 SELECTOR = typer.Option("coreset", help="Selector name (see `prunekit plugins`).")
@@ -30,8 +31,8 @@ ROUND_TO = typer.Option(
     1, help="Keep widths that are multiples of N (16 suits CPU matrix kernels, 8 GPU tensor cores); 1: exact."
 )
 FINETUNE_SCHEDULE = typer.Option(
-    "preset",
-    help="Fine-tuning learning rate: preset (the preset's schedule, restarted) or cosine (decay to 0.1x over it).",
+    "cosine",
+    help="Fine-tuning learning rate: cosine (decay to 0.1x over it) or preset (the preset's schedule, restarted).",
 )
 DISTILL = typer.Option(
     0.0, help="Retrain against the dense model too: loss weight of its outputs in [0, 1] (0: ground truth only)."
@@ -64,7 +65,10 @@ def run(
     round_to: int = ROUND_TO,
     quantize: str | None = typer.Option(None, help="After retraining, also quantize: int8, fp16 or bf16."),
     preset: str = typer.Option("demo", help="Size of the run: demo (minutes on 2 cores), paper, smoke (for tests)."),
-    iters: int | None = typer.Option(None, help="Training iterations per stage (overrides the preset)."),
+    iters: int | None = typer.Option(None, help="Dense training iterations (overrides the preset)."),
+    retrain_iters: int | None = typer.Option(
+        None, help="Retraining iterations (default: --iters if given, else the preset's)."
+    ),
     seed: int = SEED,
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast, where the hardware has it)."),
@@ -78,8 +82,6 @@ def run(
     force: bool = typer.Option(False, "--force", help="Replace the results of a finished run in --out."),
 ) -> None:
     """Train (or load) a dense model, prune it, retrain it, and report both side by side."""
-    if iters is not None and iters < 1:
-        raise BadInput(f"--iters must be at least 1, got {iters}")
     if precision not in ("fp32", "bf16"):
         raise BadInput(f"--precision must be fp32 or bf16, got {precision!r}")
     if data is not None and not data.exists():
@@ -89,6 +91,7 @@ def run(
         data=data,
         preset=preset,
         iters=iters,
+        retrain_iters=retrain_iters,
         seed=seed,
         device=device,
         precision=precision,
@@ -221,7 +224,9 @@ def sweep(
     finetune_schedule: str = FINETUNE_SCHEDULE,
     preset: str = typer.Option("smoke", help="Size of each run (see `prunekit run`)."),
     iters: int | None = typer.Option(None, help="Dense training iterations (overrides the preset)."),
-    retrain_iters: int | None = typer.Option(None, help="Retraining iterations per cell (default: --iters)."),
+    retrain_iters: int | None = typer.Option(
+        None, help="Retraining iterations per cell (default: --iters if given, else the preset's)."
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     out: Path = typer.Option(Path("runs/sweep"), help="Directory for results.json/md, plots and cells/."),
     at_cut: bool = typer.Option(False, "--at-cut", help="Also evaluate each pruned model before retraining."),
@@ -232,6 +237,10 @@ def sweep(
     validation: bool = typer.Option(
         False, "--val", help="Also evaluate every model on the validation views, where settings are chosen."
     ),
+    executor: str = typer.Option("local", help="local (this process) or ray (a Ray cluster; see --address)."),
+    address: str | None = typer.Option(None, help="Ray cluster address (default: RAY_ADDRESS, else start one here)."),
+    cpus_per_cell: float = typer.Option(1.0, help="CPUs each Ray task reserves (and torch threads it uses)."),
+    gpus_per_cell: float = typer.Option(0.0, help="GPUs each Ray task reserves (fractions share a GPU)."),
 ) -> None:
     """Scorers × selectors × budgets × retrain modes × seeds, resumable; results.json, results.md and plots."""
     from prunekit.budget import Budget
@@ -246,9 +255,6 @@ def sweep(
         for a in _split(allocations, str, "--allocations")
         for size in sizes
     ]
-    for flag, value in (("--iters", iters), ("--retrain-iters", retrain_iters)):
-        if value is not None and value < 1:
-            raise BadInput(f"{flag} must be at least 1, got {value}")
     if data is not None and not data.exists():
         raise BadInput(f"--data {data} does not exist")
     cfg = SweepConfig(
@@ -260,11 +266,11 @@ def sweep(
         seeds=_split(seeds, int, "--seeds"),
         uniform=uniform,
         refit=refit,
-        retrain_iters=retrain_iters,
         options=RunOptions(
             data=data,
             preset=preset,
             iters=iters,
+            retrain_iters=retrain_iters,
             device=device,
             distill=distill,
             finetune_schedule=finetune_schedule,
@@ -275,8 +281,15 @@ def sweep(
         equal_budget=equal_budget,
         validation=validation,
     )
+    if executor not in ("local", "ray"):
+        raise BadInput(f"--executor must be local or ray, got {executor!r}")
+    runner = None
+    if executor == "ray":
+        from prunekit.executors import RayExecutor
+
+        runner = RayExecutor(address, cpus_per_cell, gpus_per_cell)
     try:
-        rows = run_sweep(cfg)
+        rows = run_sweep(cfg, runner)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: finished cells are kept in {out}/cells; rerun the same command") from None
     out_console.print(f"{len(rows)} cells; results: {out / 'results.md'}")

@@ -1,7 +1,7 @@
-"""The Target contract, and ``run``: dense → score → select → surgery → retrain → evaluate → report.
+"""``run``: dense → score → select → surgery → retrain → evaluate → report, the same for every target.
 
-A target (NeRF, digits, …) knows its data, models, training and metrics; the pipeline knows nothing of
-them and does the same thing for each.
+A target (NeRF, digits, …; see ``prunekit.target``) knows its data, models, training and metrics; the
+pipeline knows nothing of them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from torch import nn
@@ -23,97 +22,8 @@ from prunekit.errors import BadInput
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
 from prunekit.report import write_report
+from prunekit.target import Evaluation, RunOptions, Task
 from prunekit.training import TrainStats
-
-# Training phases a Task tells apart: the dense model from scratch, and the two ways of retraining.
-PHASES = ("dense", "finetune", "scratch")
-FINETUNE_SCHEDULES = ("preset", "cosine")
-
-
-@dataclass
-class RunOptions:
-    """What the user asked for; every target reads the fields it understands."""
-
-    data: Path | None = None
-    preset: str = "smoke"
-    iters: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    distill: float = 0.0  # weight of the dense teacher's outputs in the retraining loss; 0 = ground truth only
-    finetune_schedule: str = "preset"  # fine-tuning's learning rate: the preset's schedule, or cosine decay
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.distill <= 1.0:
-            raise BadInput(f"--distill must be in [0, 1], got {self.distill}")
-        if self.finetune_schedule not in FINETUNE_SCHEDULES:
-            raise BadInput(
-                f"--finetune-schedule must be one of {', '.join(FINETUNE_SCHEDULES)}, got {self.finetune_schedule!r}"
-            )
-
-
-@dataclass
-class Evaluation:
-    metrics: dict[str, float]  # e.g. psnr, ssim or accuracy; ``collapsed`` (bool) where it applies
-    outputs: object = None  # what the target renders or plots from (images, predictions)
-
-
-class Task(Protocol):
-    """One configured run of a target: data loaded, models defined, hyper-parameters fixed."""
-
-    headline: str  # the metric that sums up quality ("psnr", "accuracy")
-    iters: int  # training steps for the dense model and for retraining
-
-    def build(self, seed: int) -> dict[str, nn.Module]:
-        """Fresh dense models by name (NeRF: coarse and fine), seeded, on the task's device."""
-
-    def config(self, name: str) -> dict:
-        """Keyword arguments that rebuild model ``name``'s dense architecture (for prunekit.save)."""
-
-    def example_inputs(self, name: str) -> tuple:
-        """A small batch that model ``name`` accepts, for tracing and verification."""
-
-    def calibration_inputs(self, name: str) -> tuple:
-        """A larger batch of real inputs, for data-aware scorers and the refit."""
-
-    def train(
-        self,
-        models: dict[str, nn.Module],
-        iters: int,
-        state_path: Path | None,
-        resume: bool,
-        label: str,
-        teacher: dict[str, nn.Module] | None = None,
-        phase: str = "dense",
-    ) -> TrainStats:
-        """Train ``models`` jointly for ``iters`` steps (resumable from ``state_path``), with a fresh Adam.
-
-        ``phase`` (one of PHASES) says what is trained: "dense" from initialisation (a warm-up such as
-        NeRF's centre crop belongs here and to "scratch"), "finetune" pruned weights kept from the dense
-        model, "scratch" the pruned architecture re-initialised. Each phase draws its own batch stream,
-        seeded by (seed, phase, step), so retraining never replays the dense run's batches.
-        ``teacher`` (the dense models, passed only when ``RunOptions.distill`` > 0) is frozen; the loss then
-        mixes ground truth and the teacher's outputs, weighted 1 − distill and distill.
-        """
-
-    def evaluate(self, models: dict[str, nn.Module], split: str = "test") -> Evaluation:
-        """Metrics on held-out views (``split`` "test", or "val" where the target has one: settings are
-        chosen there), plus render time per image where it applies; ``collapsed`` where the target can
-        tell that a model learned nothing."""
-
-    def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
-        """Renders or plots comparing both stages; returns the files written (relative to ``out``)."""
-
-    def preview(self, evaluation: Evaluation):
-        """One (H, W, 3) image in [0, 1] that shows this evaluation (a test render), or None."""
-
-
-class Target(Protocol):
-    name: str
-    description: str
-    presets: dict[str, dict]
-
-    def setup(self, options: RunOptions) -> Task: ...
 
 
 @dataclass
@@ -134,16 +44,6 @@ class RunConfig:
     resume: bool = False
     force: bool = False
     timing_steps: int = 10
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise BadInput(f"--device must be auto, cpu or cuda[:N], got {name!r}")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BadInput("--device cuda asked for, but no CUDA device is available")
-    return torch.device(name)
 
 
 def prepare_out(out: Path, force: bool, resume: bool) -> None:
@@ -311,7 +211,7 @@ def run(cfg: RunConfig) -> dict:
     pruned_at_cut = task.evaluate(pruned)
     teacher = teacher_for(cfg.options, dense)
     pruned_train = retrain_stage(
-        task, pruned, cfg.retrain, task.iters, cfg.out / "pruned", cfg.resume, cfg.options.seed, teacher
+        task, pruned, cfg.retrain, task.retrain_iters, cfg.out / "pruned", cfg.resume, cfg.options.seed, teacher
     )
     pruned_eval = task.evaluate(pruned)
 
@@ -330,6 +230,7 @@ def run(cfg: RunConfig) -> dict:
         "seed": cfg.options.seed,
         "preset": cfg.options.preset,
         "iters": task.iters,
+        "retrain_iters": task.retrain_iters,
         "options": {**asdict(cfg.options), "data": None if cfg.options.data is None else str(cfg.options.data)},
         "dense_dir": "dense" if cfg.dense_checkpoint is None else str(Path(cfg.dense_checkpoint).resolve()),
         "device": str(next(dense[next(iter(dense))].parameters()).device),

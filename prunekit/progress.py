@@ -15,6 +15,7 @@ console = Console(stderr=True)  # logs and progress
 out_console = Console()  # results
 
 PLAIN_EVERY_SECONDS = 30.0  # a plain line at least this often, and at every tenth of the work
+PLAIN_MIN_STEPS = 100  # shorter stages (a timing run) print their last line only
 
 
 def _mode() -> str:
@@ -59,6 +60,8 @@ def _plain(label: str, total: int, completed: int):
     def advance(**fields) -> None:
         state["done"] += 1
         now, tenth = time.monotonic(), state["done"] * 10 // max(total, 1)
+        if total < PLAIN_MIN_STEPS and state["done"] < total:
+            return
         if tenth == state["tenth"] and now - state["last"] < PLAIN_EVERY_SECONDS:
             return
         state["tenth"], state["last"] = tenth, now

@@ -1,10 +1,14 @@
-"""Process-wide settings that make CPU training faster."""
+"""Where and how computation runs: the device a run asks for, and process-wide CPU settings."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import sys
+
+import torch
+
+from prunekit.errors import BadInput
 
 
 def keep_large_allocations() -> bool:
@@ -22,3 +26,13 @@ def keep_large_allocations() -> bool:
         return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
     except (OSError, AttributeError):
         return False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise BadInput(f"--device must be auto, cpu or cuda[:N], got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BadInput("--device cuda asked for, but no CUDA device is available")
+    return torch.device(name)

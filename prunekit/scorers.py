@@ -58,7 +58,18 @@ class Activation:
         return calibration.activations.abs().mean(dim=0).float()
 
 
+class ActivationWOut:
+    name = "act_w_out"
+    description = "mean |activation| on calibration data x mean |outgoing weight|: data-aware sensitivity"
+    needs_calibration = True
+
+    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
+        """A neuron's typical contribution to its consumers' inputs, |a_i| · |w_·i|, as in data-driven
+        coreset pruning (Mussay et al. 2020; Baykal et al. 2019), rather than its weights alone."""
+        return Activation().score(layer, calibration) * WOut().score(layer)
+
+
 @hookimpl
 def register_scorers(register):
-    for scorer in (WIn(), WOut(), Product(), Random(), Activation()):
+    for scorer in (WIn(), WOut(), Product(), Random(), Activation(), ActivationWOut()):
         register(scorer)

@@ -136,7 +136,10 @@ def comparisons(rows: list[dict]) -> list[tuple[str, str, str, str, Interval]]:
 def write_results(out: Path, rows: list[dict]) -> None:
     """results.json, results.md and the plots, from the cells of one sweep folder."""
     write_json(out / "results.json", rows)
+    failed = [read_json(p) for p in sorted((out / "cells").glob("*.failed.json"))]
     if not rows:
+        if failed:
+            write_text(out / "results.md", "# Sweep\n\nNo cell finished.\n" + _failures(failed))
         return
     h = rows[0]["headline"]
     reports_collapse = any("collapsed" in r["pruned"] for r in rows)
@@ -217,6 +220,8 @@ def write_results(out: Path, rows: list[dict]) -> None:
             f"\n**Seeds without an equal-budget dense model: {', '.join(map(str, sorted(unpaired)))}.** Their cells "
             "are in the mean ± std column but not in the paired Δ; the seeds column says how many were paired.\n"
         )
+    if failed:
+        md.append(_failures(failed))
     found = comparisons(rows)
     if found:
         md.append(f"\n## Strategies compared on the same seeds (A − B, {h}, mean [95 % CI])\n\n")
@@ -231,6 +236,12 @@ def write_results(out: Path, rows: list[dict]) -> None:
         )
     write_text(out / "results.md", "".join(md))
     plots(out, rows, equal)
+
+
+def _failures(failed: list[dict]) -> str:
+    return f"\n## Failed cells ({len(failed)}; rerun the same command to retry them)\n\n" + markdown_table(
+        ["cell", "error"], [[f["id"], f["error"]] for f in failed]
+    )
 
 
 def _wins(rows: list[dict], budget: str, mode: str, a: str, b: str) -> str:
@@ -263,7 +274,8 @@ def plots(out: Path, rows: list[dict], equal: dict[int, float]) -> None:
         ax.set_xlabel(x_label)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         fig.tight_layout()
         atomic_write(out / name, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
         plt.close(fig)

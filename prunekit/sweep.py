@@ -11,15 +11,16 @@ import itertools
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from prunekit import checkpoint, plugins
 from prunekit.budget import Budget
 from prunekit.errors import BadInput
 from prunekit.files import json_safe, read_json, write_json
 from prunekit.pipeline import (
-    RunOptions,
     check_choices,
     dense_stage,
+    load_models,
     measure_step_time,
     prune_stage,
     retrain_stage,
@@ -29,6 +30,7 @@ from prunekit.pipeline import (
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
 from prunekit.study import write_results
+from prunekit.target import RunOptions, iterations
 from prunekit.visuals import write_png
 
 # Bumped when training changes what a cell means, so an older folder is never resumed into a mix.
@@ -46,7 +48,6 @@ class SweepConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     uniform: bool = True  # add the uniform-random baseline (scorer ignored) once per budget
     refit: bool = False
-    retrain_iters: int | None = None
     options: RunOptions = field(default_factory=RunOptions)
     out: Path = Path("runs/sweep")
     timing_steps: int = 10
@@ -67,17 +68,32 @@ def strategies(cfg: SweepConfig) -> list[tuple[str, str]]:
     return pairs + [(s, t) for s, t in itertools.product(cfg.scorers, cfg.selectors) if t != "uniform"]
 
 
-def cells(cfg: SweepConfig):
-    for seed in cfg.seeds:
-        for (scorer, selector), budget, mode in itertools.product(strategies(cfg), cfg.budgets, cfg.retrain):
-            yield seed, scorer, selector, budget, mode
+@dataclass(frozen=True)
+class Cell:
+    """One strategy at one budget, retrained one way, on one seed's dense model."""
+
+    seed: int
+    scorer: str
+    selector: str
+    budget: Budget
+    mode: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.scorer}-{self.selector}-{_budget_label(self.budget)}-{self.mode}-seed{self.seed}"
 
 
-def cell_id(seed: int, scorer: str, selector: str, budget: Budget, mode: str) -> str:
-    return f"{scorer}-{selector}-{_budget_label(budget)}-{mode}-seed{seed}"
+def cells(cfg: SweepConfig) -> list[Cell]:
+    return [
+        Cell(seed, scorer, selector, budget, mode)
+        for seed in cfg.seeds
+        for (scorer, selector), budget, mode in itertools.product(strategies(cfg), cfg.budgets, cfg.retrain)
+    ]
 
 
-def run_sweep(cfg: SweepConfig) -> list[dict]:
+def run_sweep(cfg: SweepConfig, executor: Executor | None = None) -> list[dict]:
+    """Every cell not already in ``cfg.out/cells``, run by ``executor`` (default: in this process);
+    the rows are written here, by the driver, as each finishes."""
     check_choices(cfg.target, cfg.scorers, cfg.selectors, cfg.retrain, cfg.options.preset)
     if cfg.quantize is not None:
         check_mode(cfg.quantize)
@@ -88,53 +104,62 @@ def run_sweep(cfg: SweepConfig) -> list[dict]:
         raise BadInput(f"--out {cfg.out} is an existing file; give a directory")
     (cfg.out / "cells").mkdir(parents=True, exist_ok=True)
     check_settings(cfg)
-    todo = list(cells(cfg))
-    pending = [c for c in todo if not (cfg.out / "cells" / f"{cell_id(*c)}.json").exists()]
+    todo = cells(cfg)
+    pending = [c for c in todo if not (cfg.out / "cells" / f"{c.id}.json").exists()]
+    seeds = [s for s in cfg.seeds if any(c.seed == s for c in pending) or needs_baseline(cfg, s, target)]
     console.log(f"sweep: {len(todo)} cells, {len(todo) - len(pending)} already done")
-    for seed in cfg.seeds:
-        mine = [c for c in pending if c[0] == seed]
-        baseline = cfg.equal_budget and not baseline_path(cfg, seed, target).exists()
-        if not mine and not baseline:
-            continue
-        task = target.setup(replace(cfg.options, seed=seed))
-        dense, _ = dense_stage(task, seed, cfg.out / f"dense-seed{seed}", resume=True)
-        if baseline:
-            equal_budget_dense(task, seed, cfg)
-        if not mine:
-            continue
-        dense_row = summarise(dense, task.evaluate(dense), measure_step_time(task, dense, cfg.timing_steps))
-        if cfg.validation:
-            dense_row["val"] = task.evaluate(dense, split="val").metrics
-        for _, scorer, selector, budget, mode in mine:
-            run_cell(cfg, task, dense, dense_row, seed, scorer, selector, budget, mode)
-    rows = [read_json(cfg.out / "cells" / f"{cell_id(*c)}.json") for c in todo]
+    (executor or LocalExecutor()).run(cfg, seeds, pending, Recorder(cfg, len(pending)))
+    rows = [
+        read_json(cfg.out / "cells" / f"{c.id}.json") for c in todo if (cfg.out / "cells" / f"{c.id}.json").exists()
+    ]
     write_results(cfg.out, rows)
     return rows
 
 
-def run_cell(cfg: SweepConfig, task, dense, dense_row: dict, seed: int, scorer, selector, budget, mode) -> None:
-    """Prune one seed's dense models with one strategy at one budget, retrain, evaluate: cells/ID.json."""
-    cid = cell_id(seed, scorer, selector, budget, mode)
-    console.log(f"cell {cid}")
-    pruned, seconds = prune_stage(task, dense, scorer, selector, budget, cfg.refit, seed)
+def needs_baseline(cfg: SweepConfig, seed: int, target) -> bool:
+    return cfg.equal_budget and not baseline_path(cfg, seed, target).exists()
+
+
+def prepare_seed(cfg: SweepConfig, seed: int) -> dict:
+    """Train (or finish) one seed's dense models and its equal-budget baseline; evaluate and time the dense
+    models. Runs wherever the executor puts it; returns rows for the driver to write."""
+    target = plugins.get_target(cfg.target)
+    task = target.setup(replace(cfg.options, seed=seed))
+    dense, _ = dense_stage(task, seed, cfg.out / f"dense-seed{seed}", resume=True)
+    baseline = None
+    if needs_baseline(cfg, seed, target):
+        baseline = {"file": baseline_path(cfg, seed, target).name, "row": equal_budget_dense(task, seed, cfg)}
+    dense_row = summarise(dense, task.evaluate(dense), measure_step_time(task, dense, cfg.timing_steps))
+    if cfg.validation:
+        dense_row["val"] = task.evaluate(dense, split="val").metrics
+    return {"seed": seed, "dense": dense_row, "baseline": baseline}
+
+
+def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
+    """Prune one seed's saved dense models with one strategy at one budget, retrain, evaluate.
+    Returns the cell's row (and its preview image under "preview") for the driver to write."""
+    target = plugins.get_target(cfg.target)
+    task = target.setup(replace(cfg.options, seed=cell.seed))
+    dense = load_models(task, cfg.out / f"dense-seed{cell.seed}", cell.seed)
+    pruned, seconds = prune_stage(task, dense, cell.scorer, cell.selector, cell.budget, cfg.refit, cell.seed)
     at_cut = task.evaluate(pruned).metrics if cfg.evaluate_at_cut else None
-    folder = cfg.out / "work" / cid
+    folder = cfg.out / "work" / cell.id
     teacher = teacher_for(cfg.options, dense)
-    retrain_stage(task, pruned, mode, cfg.retrain_iters or task.iters, folder, True, seed, teacher)
+    retrain_stage(task, pruned, cell.mode, task.retrain_iters, folder, True, cell.seed, teacher)
     evaluation = task.evaluate(pruned)
     row = {
-        "id": cid,
+        "id": cell.id,
         "target": cfg.target,
-        "scorer": scorer,
-        "selector": selector,
-        **budget.as_dict(),
-        "retrain": mode,
-        "seed": seed,
+        "scorer": cell.scorer,
+        "selector": cell.selector,
+        **cell.budget.as_dict(),
+        "retrain": cell.mode,
+        "seed": cell.seed,
         "refit": cfg.refit,
         "distill": cfg.options.distill,
         "headline": task.headline,
         "prune_seconds": seconds,
-        "dense": dense_row,
+        "dense": prepared["dense"],
         "pruned_before_retrain": at_cut,
         "pruned": summarise(pruned, evaluation, measure_step_time(task, pruned, cfg.timing_steps)),
     }
@@ -151,10 +176,64 @@ def run_cell(cfg: SweepConfig, task, dense, dense_row: dict, seed: int, scorer, 
             / 1e6,
         }
     row["collapsed"] = bool(row["pruned"].get("collapsed") or row["dense"].get("collapsed"))
-    preview = task.preview(evaluation)
-    if preview is not None:
-        write_png(cfg.out / "cells" / f"{cid}.png", preview)
-    write_json(cfg.out / "cells" / f"{cid}.json", json_safe(row))
+    row["preview"] = task.preview(evaluation)
+    return row
+
+
+class Recorder:
+    """The driver's side: writes what workers return, atomically, and keeps count."""
+
+    def __init__(self, cfg: SweepConfig, total: int) -> None:
+        self.cfg, self.total, self.done, self.failed = cfg, total, 0, 0
+
+    def seed_ready(self, prepared: dict) -> None:
+        if prepared["baseline"] is not None:
+            write_json(self.cfg.out / "cells" / prepared["baseline"]["file"], json_safe(prepared["baseline"]["row"]))
+
+    def cell_done(self, row: dict, running: int = 0) -> None:
+        preview = row.pop("preview", None)
+        if preview is not None:
+            write_png(self.cfg.out / "cells" / f"{row['id']}.png", preview)
+        write_json(self.cfg.out / "cells" / f"{row['id']}.json", json_safe(row))
+        (self.cfg.out / "cells" / f"{row['id']}.failed.json").unlink(missing_ok=True)
+        self.done += 1
+        self._log(running)
+
+    def cell_failed(self, cell: Cell, error: BaseException, running: int = 0) -> None:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        write_json(self.cfg.out / "cells" / f"{cell.id}.failed.json", {"id": cell.id, "error": message})
+        self.failed += 1
+        console.log(f"cell {cell.id} failed: {message}")
+        self._log(running)
+
+    def _log(self, running: int) -> None:
+        console.log(f"cells: {self.done} done, {running} running, {self.failed} failed, of {self.total}")
+
+
+class LocalExecutor:
+    """Everything in this process, one seed at a time: the default, with no dependency."""
+
+    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None:
+        for seed in seeds:
+            prepared = prepare_seed(cfg, seed)
+            recorder.seed_ready(prepared)
+            for cell in (c for c in pending if c.seed == seed):
+                console.log(f"cell {cell.id}")
+                try:
+                    row = run_cell(cfg, cell, prepared)
+                except (KeyboardInterrupt, BadInput):
+                    raise
+                except Exception as exc:  # one cell's failure is recorded; the sweep goes on
+                    recorder.cell_failed(cell, exc)
+                    continue
+                recorder.cell_done(row)
+
+
+class Executor(Protocol):
+    """Runs ``prepare_seed`` for ``seeds`` and ``run_cell`` for ``pending`` (each after its seed), and hands
+    every result or failure to ``recorder`` in the driver process."""
+
+    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None: ...
 
 
 def settings(cfg: SweepConfig) -> dict:
@@ -166,7 +245,7 @@ def settings(cfg: SweepConfig) -> dict:
         "data": None if o.data is None else str(o.data),
         "preset": o.preset,
         "iters": o.iters,
-        "retrain_iters": cfg.retrain_iters,
+        "retrain_iters": o.retrain_iters,
         "refit": cfg.refit,
         "distill": o.distill,
         "finetune_schedule": o.finetune_schedule,
@@ -201,7 +280,7 @@ def check_settings(cfg: SweepConfig) -> None:
 
 def baseline_path(cfg: SweepConfig, seed: int, target) -> Path:
     """Where the equal-budget dense model's row of ``seed`` lives (its iterations are in the name)."""
-    extra = cfg.retrain_iters or cfg.options.iters or target.presets[cfg.options.preset]["iters"]
+    extra = iterations(cfg.options, target.presets[cfg.options.preset])[1]
     return cfg.out / "cells" / f"dense-seed{seed}-plus{extra}.json"
 
 
@@ -209,12 +288,10 @@ def equal_budget_dense(task, seed: int, cfg: SweepConfig) -> dict:
     """The dense model trained for as many more iterations as every pruned one is retrained.
 
     Fine-tuning gives a pruned model extra iterations; comparing it with this, not with the dense model
-    it was cut from, measures what pruning itself costs. Stored as cells/dense-seed{S}-plus{N}.json.
+    it was cut from, measures what pruning itself costs. The driver stores the row as
+    cells/dense-seed{S}-plus{N}.json.
     """
-    extra = cfg.retrain_iters or task.iters
-    path = cfg.out / "cells" / f"dense-seed{seed}-plus{extra}.json"
-    if path.exists():
-        return read_json(path)
+    extra = task.retrain_iters
     folder = cfg.out / "work" / f"dense-seed{seed}-plus{extra}"
     folder.mkdir(parents=True, exist_ok=True)
     state = folder / "train_state.safetensors"
@@ -225,5 +302,4 @@ def equal_budget_dense(task, seed: int, cfg: SweepConfig) -> dict:
     row = {"seed": seed, "iters": task.iters + extra, **task.evaluate(models).metrics}
     if cfg.validation:
         row["val"] = task.evaluate(models, split="val").metrics
-    write_json(path, json_safe(row))
     return row

@@ -49,14 +49,16 @@ def test_plain_progress_lines_when_not_a_terminal(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PRUNEKIT_PROGRESS"}
     exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
     proc = subprocess.run(
-        [exe, "run", "digits", "--preset", "smoke", "--iters", "40", "--out", str(tmp_path / "r")],
+        [exe, "run", "digits", "--preset", "smoke", "--iters", "200", "--out", str(tmp_path / "r")],
         capture_output=True,
         text=True,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("dense: ")]
-    assert len(lines) == 10 and lines[0].startswith("dense: 4/40 (10 %) loss ") and "40/40 (100 %)" in lines[-1]
+    assert len(lines) == 10 and lines[0].startswith("dense: 20/200 (10 %) loss ") and "200/200 (100 %)" in lines[-1]
+    timing = [line for line in proc.stderr.splitlines() if line.startswith("timing: ")]
+    assert len(timing) == 2 and all("10/10 (100 %)" in line for line in timing)  # short stages: last line only
 
 
 def test_dense_checkpoint_accepts_the_run_folder(tmp_path):

@@ -139,3 +139,13 @@ def test_hand_worked_w_out_on_a_concatenation_is_unchanged():
     w = m.b.weight.detach()
     assert scores == pytest.approx([float(w[:, 3 + i].abs().mean()) for i in range(4)])
     assert not any(math.isnan(s) for s in scores)
+
+
+def test_data_aware_sensitivity_by_hand():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    x = torch.randn(64, 4)
+    scores = pk.plan(m, x, scorer="act_w_out", selector="topk", width=4).layers["0"].scores
+    with torch.no_grad():
+        by_hand = torch.relu(x @ m[0].weight.T + m[0].bias).abs().mean(0) * m[2].weight.abs().mean(0)
+    assert scores == pytest.approx(by_hand.tolist(), rel=1e-5)

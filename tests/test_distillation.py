@@ -7,7 +7,7 @@ from cli import assert_one_line_error, prunekit, report
 from prunekit_nerf.render import render_rays
 from prunekit_nerf.train import NerfTask
 
-from prunekit.pipeline import RunOptions
+from prunekit.target import RunOptions
 
 
 def _nerf_batch(task: NerfTask, models):

@@ -22,7 +22,7 @@ from prunekit_nerf.sampling import hierarchical
 from prunekit_nerf.train import NerfTask
 from torch import nn
 
-from prunekit.pipeline import RunOptions
+from prunekit.target import RunOptions
 
 
 class Slab(nn.Module):

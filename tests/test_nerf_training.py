@@ -12,7 +12,8 @@ from cli import prunekit, report
 from prunekit_nerf.train import NerfTask
 
 from prunekit import pipeline
-from prunekit.pipeline import RunConfig, RunOptions
+from prunekit.pipeline import RunConfig
+from prunekit.target import RunOptions
 
 
 def _in_crop(task: NerfTask, idx: torch.Tensor) -> bool:

@@ -14,7 +14,8 @@ from torch.nn import functional as F
 from prunekit import training
 from prunekit.errors import BadInput
 from prunekit.files import atomic_write
-from prunekit.pipeline import Evaluation, RunOptions, resolve_device
+from prunekit.runtime import resolve_device
+from prunekit.target import Evaluation, RunOptions, iterations
 from prunekit_mlp.models import MLP
 
 PRESETS = {
@@ -35,7 +36,7 @@ class ArrayTask:
         if options.precision != "fp32":
             raise BadInput("this target trains in fp32 only")
         self.p = PRESETS[options.preset]
-        self.iters = options.iters or self.p["iters"]
+        self.iters, self.retrain_iters = iterations(options, self.p)
         self.seed = options.seed
         self.distill = options.distill
         self.device = resolve_device(options.device)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prunekit.hookspecs import hookimpl
-from prunekit.pipeline import RunOptions
+from prunekit.target import RunOptions
 from prunekit_nerf.presets import PRESETS
 
 

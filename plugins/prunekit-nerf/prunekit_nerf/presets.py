@@ -1,5 +1,6 @@
 """Run sizes. ``smoke`` is for tests (seconds), ``demo`` for the README (minutes on 2 CPU cores),
-``paper`` is the configuration of the study (nerf-pytorch's Blender settings, 100k iterations)."""
+``study`` the CPU-scale study of docs/results (24 + 24 samples, 1,000 + 300 iterations), ``paper`` the
+configuration of the paper (nerf-pytorch's Blender settings, 100k iterations)."""
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(
@@ -21,6 +22,22 @@ PRESETS: dict[str, dict] = {
         views=32,
         test_views=4,
         iters=1000,
+        retrain_iters=300,  # fine-tuning with a cosine decay needs no more on this scene
+        batch=256,
+        coarse_samples=16,  # the built-in scene is simple: 16 + 16 samples, 2/3 of the step time of 24 + 24
+        fine_samples=16,
+        lr=5e-4,
+        lr_decay_steps=250_000,
+        precrop_iters=200,
+        precrop_frac=0.5,
+        max_test_views=10,
+    ),
+    "study": dict(
+        resolution=48,
+        views=32,
+        test_views=4,
+        iters=1000,
+        retrain_iters=300,
         batch=256,
         coarse_samples=24,
         fine_samples=24,

@@ -13,7 +13,8 @@ from torch import nn
 from prunekit import training
 from prunekit.errors import BadInput
 from prunekit.files import atomic_write
-from prunekit.pipeline import Evaluation, RunOptions, resolve_device
+from prunekit.runtime import resolve_device
+from prunekit.target import Evaluation, RunOptions, iterations
 from prunekit_nerf.data import Scene, Split, load_scene
 from prunekit_nerf.field import NeRFField
 from prunekit_nerf.metrics import psnr, ssim
@@ -71,7 +72,7 @@ class NerfTask:
 
     def __init__(self, options: RunOptions) -> None:
         self.p = dict(PRESETS[options.preset])
-        self.iters = options.iters or self.p["iters"]
+        self.iters, self.retrain_iters = iterations(options, self.p)
         self.seed = options.seed
         self.device = resolve_device(options.device)
         self.autocast = options.precision == "bf16"
@@ -155,20 +156,31 @@ class NerfTask:
             matched = self._distillation(teacher, out["samples"], o, d, v)
             return (1 - self.distill) * photometric + self.distill * matched
 
-        lr, decay = self.p["lr"], self.p["lr_decay_steps"]
-        lr_at = lambda s: lr * 0.1 ** (s / decay)  # noqa: E731  (nerf-pytorch's exponential decay)
-        if phase == "finetune" and self.finetune_schedule == "cosine":
-            lr_at = training.cosine(lr, iters)
         return training.train(
             models,
             loss_at,
             iters,
-            lr_at,
+            self._schedule(phase, iters),
             state_path,
             resume,
             checkpoint_every=max(10, min(500, iters // 10)),
             label=f"nerf {label}",
         )
+
+    def _schedule(self, phase: str, iters: int):
+        """nerf-pytorch's exponential decay, restarted by each phase; with ``--finetune-schedule cosine``
+        fine-tuning decays to 0.1x along a cosine instead, and so does a dense run continued past its
+        own iterations (the equal-budget baseline), so that both sides of a comparison are annealed."""
+        lr, decay = self.p["lr"], self.p["lr_decay_steps"]
+        preset = lambda s: lr * 0.1 ** (s / decay)  # noqa: E731
+        if self.finetune_schedule != "cosine":
+            return preset
+        if phase == "finetune":
+            return training.cosine(lr, iters)
+        if phase == "dense" and iters > self.iters:
+            tail = training.cosine(preset(self.iters), iters - self.iters)
+            return lambda s: preset(s) if s < self.iters else tail(s - self.iters)
+        return preset
 
     def _distillation(self, teacher, samples, origins, dirs, viewdirs) -> torch.Tensor:
         """Point-wise distillation: each field matches the dense one's colour and opacity at its own samples.

@@ -1,0 +1,118 @@
+"""What a target plug-in provides: the run options it reads, and the Task that trains and evaluates.
+
+A target (NeRF, digits, …) knows its data, models, training and metrics; ``prunekit.pipeline`` and
+``prunekit.sweep`` drive any target through this contract alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from torch import nn
+
+from prunekit.errors import BadInput
+from prunekit.training import TrainStats
+
+# Training phases a Task tells apart: the dense model from scratch, and the two ways of retraining.
+PHASES = ("dense", "finetune", "scratch")
+FINETUNE_SCHEDULES = ("cosine", "preset")
+
+
+@dataclass
+class RunOptions:
+    """What the user asked for; every target reads the fields it understands."""
+
+    data: Path | None = None
+    preset: str = "smoke"
+    iters: int | None = None  # dense training steps (None: the preset's)
+    retrain_iters: int | None = None  # retraining steps (None: --iters if given, else the preset's)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    distill: float = 0.0  # weight of the dense teacher's outputs in the retraining loss; 0 = ground truth only
+    finetune_schedule: str = "cosine"  # fine-tuning: cosine decay to 0.1x (chosen on val views), or "preset"
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--iters", self.iters), ("--retrain-iters", self.retrain_iters)):
+            if value is not None and value < 1:
+                raise BadInput(f"{flag} must be at least 1, got {value}")
+        if not 0.0 <= self.distill <= 1.0:
+            raise BadInput(f"--distill must be in [0, 1], got {self.distill}")
+        if self.finetune_schedule not in FINETUNE_SCHEDULES:
+            raise BadInput(
+                f"--finetune-schedule must be one of {', '.join(FINETUNE_SCHEDULES)}, got {self.finetune_schedule!r}"
+            )
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]  # e.g. psnr, ssim or accuracy; ``collapsed`` (bool) where it applies
+    outputs: object = None  # what the target renders or plots from (images, predictions)
+
+
+class Task(Protocol):
+    """One configured run of a target: data loaded, models defined, hyper-parameters fixed."""
+
+    headline: str  # the metric that sums up quality ("psnr", "accuracy")
+    iters: int  # training steps of the dense model
+    retrain_iters: int  # training steps of the pruned model (fine-tuning or from scratch)
+
+    def build(self, seed: int) -> dict[str, nn.Module]:
+        """Fresh dense models by name (NeRF: coarse and fine), seeded, on the task's device."""
+
+    def config(self, name: str) -> dict:
+        """Keyword arguments that rebuild model ``name``'s dense architecture (for prunekit.save)."""
+
+    def example_inputs(self, name: str) -> tuple:
+        """A small batch that model ``name`` accepts, for tracing and verification."""
+
+    def calibration_inputs(self, name: str) -> tuple:
+        """A larger batch of real inputs, for data-aware scorers and the refit."""
+
+    def train(
+        self,
+        models: dict[str, nn.Module],
+        iters: int,
+        state_path: Path | None,
+        resume: bool,
+        label: str,
+        teacher: dict[str, nn.Module] | None = None,
+        phase: str = "dense",
+    ) -> TrainStats:
+        """Train ``models`` jointly for ``iters`` steps (resumable from ``state_path``), with a fresh Adam.
+
+        ``phase`` (one of PHASES) says what is trained: "dense" from initialisation (a warm-up such as
+        NeRF's centre crop belongs here and to "scratch"), "finetune" pruned weights kept from the dense
+        model, "scratch" the pruned architecture re-initialised. Each phase draws its own batch stream,
+        seeded by (seed, phase, step), so retraining never replays the dense run's batches.
+        ``teacher`` (the dense models, passed only when ``RunOptions.distill`` > 0) is frozen; the loss then
+        mixes ground truth and the teacher's outputs, weighted 1 − distill and distill.
+        """
+
+    def evaluate(self, models: dict[str, nn.Module], split: str = "test") -> Evaluation:
+        """Metrics on held-out views (``split`` "test", or "val" where the target has one: settings are
+        chosen there), plus render time per image where it applies; ``collapsed`` where the target can
+        tell that a model learned nothing."""
+
+    def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
+        """Renders or plots comparing both stages; returns the files written (relative to ``out``)."""
+
+    def preview(self, evaluation: Evaluation):
+        """One (H, W, 3) image in [0, 1] that shows this evaluation (a test render), or None."""
+
+
+class Target(Protocol):
+    name: str
+    description: str
+    presets: dict[str, dict]
+
+    def setup(self, options: RunOptions) -> Task: ...
+
+
+def iterations(options: RunOptions, preset: dict) -> tuple[int, int]:
+    """Dense and retraining steps: the options', else the preset's (``retrain_iters`` there, if any)."""
+    dense = options.iters or preset["iters"]
+    retrain = options.retrain_iters or (options.iters if options.iters else preset.get("retrain_iters", dense))
+    return dense, retrain

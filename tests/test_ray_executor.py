@@ -1,0 +1,80 @@
+"""Sweeps on Ray: the same rows as the local executor, a killed worker survived, a clear error without Ray."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from cli import assert_one_line_error, prunekit
+
+TIMINGS = {"sec_per_iter", "prune_seconds", "render_seconds", "inference_seconds"}
+
+
+def _sweep_args(out, *extra):
+    return (
+        "sweep", "nerf", "--scorers", "w_out", "--selectors", "topk", "--widths", "64", "--seeds", "0",
+        "--preset", "smoke", "--iters", "3", "--retrain-iters", "2", "--out", out, *extra,
+    )  # fmt: skip
+
+
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    return value
+
+
+def _rows(out):
+    return sorted((_without_timings(r) for r in json.loads((out / "results.json").read_text())), key=lambda r: r["id"])
+
+
+def test_without_ray_the_error_says_what_to_install(tmp_path, monkeypatch):
+    pytest.importorskip("typer")
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from prunekit.cli import entry; sys.argv = ['prunekit'] + sys.argv[1:]; entry()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *map(str, _sweep_args(tmp_path / "s", "--executor", "ray"))],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PRUNEKIT_PROGRESS="0"),
+    )
+    assert_one_line_error(proc, 'pip install -e ".[ray]"')
+
+
+def test_ray_gives_the_rows_of_the_local_executor(tmp_path):
+    pytest.importorskip("ray")
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    assert prunekit(*_sweep_args(local)).returncode == 0
+    proc = prunekit(*_sweep_args(on_ray, "--executor", "ray", "--cpus-per-cell", "2"), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert _rows(on_ray) == _rows(local)
+    names = sorted(p.name for p in (on_ray / "cells").iterdir())
+    assert names == sorted(p.name for p in (local / "cells").iterdir())
+    assert "cells: 2 done, 0 running, 0 failed, of 2" in proc.stderr
+
+
+def test_a_worker_killed_mid_cell_is_retried_and_resumes(tmp_path):
+    pytest.importorskip("ray")
+    args = ("--no-uniform", "--retrain-iters", "600")
+    whole = tmp_path / "whole"
+    assert prunekit(*_sweep_args(whole, *args)).returncode == 0
+    out = tmp_path / "killed"
+    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
+    cmd = [exe, *map(str, _sweep_args(out, *args, "--executor", "ray", "--cpus-per-cell", "2"))]
+    proc = subprocess.Popen(cmd, env=dict(os.environ, PRUNEKIT_PROGRESS="0"), stderr=subprocess.PIPE, text=True)
+    state = out / "work" / "w_out-topk-width64-finetune-seed0" / "train_state.safetensors"
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-f", "ray::run_cell"], capture_output=True, text=True).stdout.split()
+    assert workers, "no Ray worker was running the cell"
+    for pid in workers:
+        os.kill(int(pid), signal.SIGKILL)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert _rows(out) == _rows(whole)  # resumed from the cell's checkpoint: the same result
+    assert not list((out / "cells").glob("*.failed.json"))
