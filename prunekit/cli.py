@@ -8,7 +8,7 @@ import typer
 
 from prunekit import commands
 from prunekit.errors import PrunekitError
-from prunekit.runtime import keep_large_allocations
+from prunekit.runtime import init_distributed, keep_large_allocations, leave_distributed
 
 app = typer.Typer(
     add_completion=False,
@@ -38,9 +38,12 @@ def entry() -> None:
     """Console-script entry point: one line on stderr and a non-zero exit for any PrunekitError."""
     keep_large_allocations()
     try:
+        init_distributed()  # under torchrun: join the process group (gloo on CPU, nccl on CUDA)
         app()  # click reports its own usage errors (exit 2)
     except PrunekitError as exc:
         if state["debug"]:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
+    finally:
+        leave_distributed()

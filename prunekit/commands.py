@@ -119,6 +119,8 @@ def run(
         report = run_pipeline(cfg)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: a checkpoint was saved in {out}; add --resume to continue") from None
+    if not report:  # not the main process of a torchrun job: the main one reports
+        return
     d, p = report["dense"], report["pruned"]
     h = report["headline"]
     out_console.print(

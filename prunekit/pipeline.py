@@ -22,6 +22,7 @@ from prunekit.errors import BadInput
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
 from prunekit.report import write_report
+from prunekit.runtime import barrier, is_main, world
 from prunekit.target import Evaluation, RunOptions, Task
 from prunekit.training import TrainStats
 
@@ -54,7 +55,7 @@ def prepare_out(out: Path, force: bool, resume: bool) -> None:
         raise BadInput(f"--out {out} holds a finished run; pass --force to replace its results or choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".prunekit-write-test"
+        probe = out / f".prunekit-write-test-{world()[0]}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
@@ -129,8 +130,9 @@ def dense_stage(task: Task, seed: int, folder: Path, resume: bool, dense_checkpo
         return load_models(task, Path(dense_checkpoint), seed), None
     dense = task.build(seed)
     stats = task.train(dense, task.iters, folder / "train_state.safetensors", resume, "dense", phase="dense")
-    for name, m in dense.items():
-        checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
+    if is_main():
+        for name, m in dense.items():
+            checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
     return dense, stats
 
 
@@ -178,8 +180,9 @@ def retrain_stage(
         _reinitialise(pruned, seed + 1)
     extra = {} if teacher is None else {"teacher": teacher}
     stats = task.train(pruned, iters, folder / "train_state.safetensors", resume, "retrain", phase=mode, **extra)
-    for name, m in pruned.items():
-        checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
+    if is_main():
+        for name, m in pruned.items():
+            checkpoint.save(m, folder / f"{name}.safetensors", config=task.config(name))
     return stats
 
 
@@ -205,19 +208,25 @@ def run(cfg: RunConfig) -> dict:
         cfg = replace(cfg, dense_checkpoint=model_folder(cfg.dense_checkpoint, task.build(0)))
 
     dense_dir = cfg.dense_checkpoint if cfg.dense_checkpoint is not None else cfg.out / "dense"
+    # Under torchrun every process trains (each on its share of every batch) and prunes alike; the main
+    # process alone evaluates and writes.
+    main = is_main()
     dense, dense_train = dense_stage(task, cfg.options.seed, cfg.out / "dense", cfg.resume, cfg.dense_checkpoint)
-    dense_eval = task.evaluate(dense)
+    dense_eval = task.evaluate(dense) if main else None
     pruned, prune_seconds = prune_stage(task, dense, cfg.scorer, cfg.selector, budget, cfg.refit, cfg.options.seed)
-    pruned_at_cut = task.evaluate(pruned)
+    pruned_at_cut = task.evaluate(pruned) if main else None
     teacher = teacher_for(cfg.options, dense)
     pruned_train = retrain_stage(
         task, pruned, cfg.retrain, task.retrain_iters, cfg.out / "pruned", cfg.resume, cfg.options.seed, teacher
     )
-    pruned_eval = task.evaluate(pruned)
+    pruned_eval = task.evaluate(pruned) if main else None
 
     console.log("timing one training step of each model")
     dense_sec = measure_step_time(task, dense, cfg.timing_steps)
     pruned_sec = measure_step_time(task, pruned, cfg.timing_steps)
+    if not main:
+        barrier()  # wait for the main process's report
+        return {}
     files = task.write_visuals(cfg.out, dense_eval, pruned_eval)
     report = {
         "target": cfg.target,
@@ -267,6 +276,7 @@ def run(cfg: RunConfig) -> dict:
             report["quantized"]["size_on_disk_mb"] / report["dense"]["size_on_disk_mb"]
         )
     write_report(cfg.out, report)
+    barrier()
     return report
 
 

@@ -19,6 +19,10 @@ PLAIN_MIN_STEPS = 100  # shorter stages (a timing run) print their last line onl
 
 
 def _mode() -> str:
+    from prunekit.runtime import is_main
+
+    if not is_main():  # under torchrun, one process reports
+        return "off"
     setting = os.environ.get("PRUNEKIT_PROGRESS")
     if setting is None:
         return "bar" if sys.stderr.isatty() else "plain"

@@ -23,6 +23,7 @@ from torch import nn
 from prunekit.errors import CheckpointError, TrainingDiverged
 from prunekit.files import load_tensors, save_tensors
 from prunekit.progress import progress_bar
+from prunekit.runtime import average_gradients, is_main, mean_over_processes
 
 
 @dataclass
@@ -54,6 +55,8 @@ def _synchronize(device: torch.device) -> None:
 
 
 def _save_state(path: Path, models: dict[str, nn.Module], opt: torch.optim.Optimizer, step: int) -> None:
+    if not is_main():  # every process holds the same state; one writes it
+        return
     tensors = {f"model.{n}.{k}": v for n, m in models.items() for k, v in m.state_dict().items()}
     state = opt.state_dict()
     for i, s in state["state"].items():
@@ -144,12 +147,13 @@ def train(
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
                 loss = loss_at(step)
-                loss_value = float(loss.detach())
+                loss_value = mean_over_processes(float(loss.detach()))
                 if not math.isfinite(loss_value):
                     kept = f"; the last good checkpoint is {state_path}" if state_path and state_path.exists() else ""
                     raise TrainingDiverged(f"{label}: loss became {loss_value} at step {step}{kept}")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                average_gradients(params)  # several processes (torchrun): each held a share of the batch
                 opt.step()
                 if state_path is not None and (step + 1) % checkpoint_every == 0 and step + 1 < iters:
                     _save_state(state_path, models, opt, step + 1)

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from prunekit import training
 from prunekit.errors import BadInput
 from prunekit.files import atomic_write
-from prunekit.runtime import resolve_device
+from prunekit.runtime import resolve_device, share
 from prunekit.target import Evaluation, RunOptions, iterations
 from prunekit_mlp.models import MLP
 
@@ -67,6 +67,7 @@ class ArrayTask:
         def loss_at(step: int) -> torch.Tensor:
             g = torch.Generator(device=self.device).manual_seed(training.batch_seed(self.seed, step, phase))
             idx = torch.randint(0, len(self.x_train), (self.p["batch"],), device=self.device, generator=g)
+            idx = idx[share(len(idx))]  # under torchrun, this process's share of the batch
             x = self.x_train[idx]
             out = model(x)
             loss = self.loss(out, self.y_train[idx])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from prunekit_nerf.sampling import hierarchical, stratified
+from prunekit_nerf.sampling import Draws, draws, hierarchical, stratified
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,11 @@ def query(field: nn.Module, origins, dirs, z, autocast: bool, viewdirs=None) -> 
     return rgb.float().reshape(*shape, 3), sigma.float().reshape(shape)
 
 
-def _noisy(sigma: torch.Tensor, std: float, generator: torch.Generator | None) -> torch.Tensor:
+def _noisy(sigma: torch.Tensor, std: float, generator) -> torch.Tensor:
     """Raw density plus N(0, std²) noise: the reference's regulariser against floaters on real scenes."""
     if std == 0:
         return sigma
-    return sigma + std * torch.randn(sigma.shape, device=sigma.device, generator=generator)
+    return sigma + std * draws(generator).randn(sigma.shape[0], sigma.shape[1], sigma.device)
 
 
 def render_rays(
@@ -69,7 +69,7 @@ def render_rays(
     far: float,
     cfg: RenderConfig,
     perturb: bool,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Draws | None = None,
     autocast: bool = False,
     viewdirs: torch.Tensor | None = None,
 ):

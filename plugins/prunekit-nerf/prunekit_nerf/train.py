@@ -13,7 +13,7 @@ from torch import nn
 from prunekit import training
 from prunekit.errors import BadInput
 from prunekit.files import atomic_write
-from prunekit.runtime import resolve_device
+from prunekit.runtime import resolve_device, share
 from prunekit.target import Evaluation, RunOptions, iterations
 from prunekit_nerf.data import Scene, Split, load_scene
 from prunekit_nerf.field import NeRFField
@@ -21,7 +21,7 @@ from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.presets import PRESETS
 from prunekit_nerf.rays import orbit, view_rays
 from prunekit_nerf.render import RenderConfig, alphas, query, render_image, render_rays
-from prunekit_nerf.sampling import stratified
+from prunekit_nerf.sampling import Draws, stratified
 
 # A collapsed model renders (almost) nothing: its test rays are (almost) transparent, or its renders are
 # near-flat where the ground truth is not. No better than a constant colour (+ 1 dB) is a second signal.
@@ -145,9 +145,11 @@ class NerfTask:
     ) -> training.TrainStats:
         def loss_at(step: int) -> torch.Tensor:
             idx, g = self._batch(step, phase)
+            rows = share(len(idx))  # under torchrun, this process's rays of the step's batch
+            idx, noise = idx[rows], Draws(g, rows, len(idx))
             o, d, v = self.rays[0][idx], self.rays[1][idx], self.rays[2][idx]
             out = render_rays(
-                models, o, d, self.scene.near, self.scene.far, self.render, True, g, self.autocast, viewdirs=v
+                models, o, d, self.scene.near, self.scene.far, self.render, True, noise, self.autocast, viewdirs=v
             )
             target = self.rays[3][idx]
             photometric = sum(torch.mean((out[k] - target) ** 2) for k in ("coarse", "fine") if k in out)
