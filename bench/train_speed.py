@@ -7,7 +7,7 @@ bf16 autocast ÷ fp32 and torch.compile on ÷ off, all measured in this one run.
 
     python bench/train_speed.py [--steps 6] [--samples 32,32] [--no-compile] [--device auto]
 
-``--samples 24,24`` is the lego study's (``demo`` preset) configuration.
+``--samples 24,24`` is the lego study's (``study`` preset) configuration.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     coarse, fine = (int(v) for v in args.samples.split(","))
     device = resolve_device(args.device)
-    task = NerfTask(RunOptions(preset="demo", device=str(device)))
+    task = NerfTask(RunOptions(preset="study", device=str(device)))
     task.p.update(batch=256, precrop_iters=0)
     task.render = RenderConfig(coarse, fine, True)
     dense = task.build(0)

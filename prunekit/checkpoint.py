@@ -171,6 +171,16 @@ def _header_shapes(path: Path) -> dict[str, list[int]]:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {exc}") from None
 
 
+def _check_file(path: Path, shapes: dict[str, list[int]]) -> None:
+    """Every tensor the description lists is in the file with that shape (int8 files add scales)."""
+    header = _header_shapes(path)
+    for name, shape in shapes.items():
+        if header.get(name) != shape:
+            raise CheckpointError(
+                f"{path}: tensor {name} is {header.get(name)} in the file, {shape} in its description"
+            )
+
+
 def _build_on_meta(model_cls: type[nn.Module], config: dict, where: Path) -> nn.Module:
     try:
         with torch.device("meta"):
@@ -189,12 +199,7 @@ def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = Fal
     quantization = description.get("quantization")
     shapes = description["shapes"]  # int8 files add a scale per quantized tensor, shapes unchanged
     model_cls = cls or resolve_class(description.get("class"), trust)
-    header = _header_shapes(path)
-    for name, shape in shapes.items():
-        if header.get(name) != shape:
-            raise CheckpointError(
-                f"{path}: tensor {name} is {header.get(name)} in the file, {shape} in its description"
-            )
+    _check_file(path, shapes)
     model = _build_on_meta(model_cls, description.get("config") or {}, path)
     state = model.state_dict()
     if set(state) != set(shapes):
@@ -249,9 +254,7 @@ def summary(path: Path | str) -> dict:
     or loaded): class, parameters, layer widths, plan."""
     description = read_description(path)
     shapes = description["shapes"]
-    header = _header_shapes(weights_path(path))
-    if any(header.get(name) != shape for name, shape in shapes.items()):
-        raise CheckpointError(f"{weights_path(path)} does not hold the tensors its description lists")
+    _check_file(weights_path(path), shapes)
     plan = description.get("plan")
     return {
         "class": description.get("class"),

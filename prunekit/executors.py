@@ -56,7 +56,7 @@ class RayExecutor:
         cfg = replace(cfg, out=cfg.out.resolve(), options=replace(cfg.options, data=data and Path(data).resolve()))
         seed_job = ray.remote(**self.options)(_worker(prepare_seed, self.threads))
         cell_job = ray.remote(**self.options)(_worker(run_cell, self.threads))
-        seed_refs = {seed: seed_job.remote(cfg, seed) for seed in seeds}
+        seed_refs = {seed: seed_job.remote(cfg, seed, any(c.seed == seed for c in pending)) for seed in seeds}
         waiting = {seed_refs[seed]: ("seed", seed) for seed in seeds}
         for cell in pending:
             waiting[cell_job.remote(cfg, cell, seed_refs[cell.seed])] = ("cell", cell)

@@ -111,9 +111,10 @@ def _by_seed(group: list[dict], h: str) -> dict[int, float]:
     return {r["seed"]: r["pruned"][h] for r in group if not r["collapsed"]}
 
 
-def comparisons(rows: list[dict]) -> list[tuple[str, str, str, str, Interval]]:
-    """Strategy A − strategy B on the same seeds, within each budget and retrain mode:
-    every strategy against the uniform-random baseline, and each coreset against top-k of its scorer."""
+def comparisons(rows: list[dict]) -> list[tuple[str, str, str, str, Interval, str]]:
+    """Strategy A − strategy B on the same seeds, within each budget and retrain mode: every strategy
+    against the uniform-random baseline, and each coreset against top-k of its scorer; the last field
+    says on how many of the common seeds A won."""
     h = rows[0]["headline"]
     by = groups(rows)
     found = []
@@ -129,7 +130,9 @@ def comparisons(rows: list[dict]) -> list[tuple[str, str, str, str, Interval]]:
             if other is None:
                 continue
             a, b = _by_seed(group, h), _by_seed(other, h)
-            found.append((budget, mode, name, rival, paired_ci(a[s] - b[s] for s in a if s in b)))
+            diffs = [a[s] - b[s] for s in a if s in b]
+            wins = f"{sum(d > 0 for d in diffs)}/{len(diffs)}"
+            found.append((budget, mode, name, rival, paired_ci(diffs), wins))
     return found
 
 
@@ -228,10 +231,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
         md.append(
             markdown_table(
                 ["budget", "retrain", "A", "B", "A − B", "seeds", "A wins"],
-                [
-                    [budget, mode, a, b, ci.text(3), ci.n, _wins(rows, budget, mode, a, b)]
-                    for budget, mode, a, b, ci in found
-                ],
+                [[budget, mode, a, b, ci.text(3), ci.n, wins] for budget, mode, a, b, ci, wins in found],
             )
         )
     write_text(out / "results.md", "".join(md))
@@ -242,14 +242,6 @@ def _failures(failed: list[dict]) -> str:
     return f"\n## Failed cells ({len(failed)}; rerun the same command to retry them)\n\n" + markdown_table(
         ["cell", "error"], [[f["id"], f["error"]] for f in failed]
     )
-
-
-def _wins(rows: list[dict], budget: str, mode: str, a: str, b: str) -> str:
-    by = groups(rows)
-    h = rows[0]["headline"]
-    x, y = _by_seed(by[(budget, mode, a)], h), _by_seed(by[(budget, mode, b)], h)
-    common = [s for s in x if s in y]
-    return f"{sum(x[s] > y[s] for s in common)}/{len(common)}"
 
 
 def plots(out: Path, rows: list[dict], equal: dict[int, float]) -> None:

@@ -128,17 +128,17 @@ def verify(dense: nn.Module, pruned: nn.Module, plan: Plan, example_inputs, fact
     handles = _reference_hooks(dense, factors)
     was = dense.training, pruned.training
     dense.eval(), pruned.eval()
+    failure = None
     try:
         err = output_error(dense, pruned, inputs)
     except Exception as exc:  # whatever the model raises: the cut broke it
-        for h in handles:
-            h.remove()
-        handles = []
-        raise _forward_failure(pruned, inputs, exc) from None
+        failure = exc
     finally:
         for h in handles:
             h.remove()
         dense.train(was[0]), pruned.train(was[1])
+    if failure is not None:
+        raise _forward_failure(pruned, inputs, failure) from None
     if not err <= tol:
         raise VerificationError(
             f"pruned model differs from the dense model with its dropped neurons read as zero "

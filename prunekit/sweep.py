@@ -120,26 +120,40 @@ def needs_baseline(cfg: SweepConfig, seed: int, target) -> bool:
     return cfg.equal_budget and not baseline_path(cfg, seed, target).exists()
 
 
-def prepare_seed(cfg: SweepConfig, seed: int) -> dict:
-    """Train (or finish) one seed's dense models and its equal-budget baseline; evaluate and time the dense
-    models. Runs wherever the executor puts it; returns rows for the driver to write."""
+_TASK: dict[tuple, object] = {}  # the last task set up in this process: its cells reuse its loaded data
+
+
+def task_for(cfg: SweepConfig, seed: int):
+    """The target's task for ``seed``, set up once per process and seed (a scene is loaded once)."""
+    key = (cfg.target, repr(cfg.options), seed)
+    if key not in _TASK:
+        _TASK.clear()
+        _TASK[key] = plugins.get_target(cfg.target).setup(replace(cfg.options, seed=seed))
+    return _TASK[key]
+
+
+def prepare_seed(cfg: SweepConfig, seed: int, with_cells: bool = True) -> dict:
+    """Train (or finish) one seed's dense models and its equal-budget baseline and, when cells will use
+    them, evaluate and time the dense models. Runs wherever the executor puts it; returns rows for the
+    driver to write."""
     target = plugins.get_target(cfg.target)
-    task = target.setup(replace(cfg.options, seed=seed))
+    task = task_for(cfg, seed)
     dense, _ = dense_stage(task, seed, cfg.out / f"dense-seed{seed}", resume=True)
     baseline = None
     if needs_baseline(cfg, seed, target):
         baseline = {"file": baseline_path(cfg, seed, target).name, "row": equal_budget_dense(task, seed, cfg)}
-    dense_row = summarise(dense, task.evaluate(dense), measure_step_time(task, dense, cfg.timing_steps))
-    if cfg.validation:
-        dense_row["val"] = task.evaluate(dense, split="val").metrics
+    dense_row = None
+    if with_cells:
+        dense_row = summarise(dense, task.evaluate(dense), measure_step_time(task, dense, cfg.timing_steps))
+        if cfg.validation:
+            dense_row["val"] = task.evaluate(dense, split="val").metrics
     return {"seed": seed, "dense": dense_row, "baseline": baseline}
 
 
 def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
     """Prune one seed's saved dense models with one strategy at one budget, retrain, evaluate.
     Returns the cell's row (and its preview image under "preview") for the driver to write."""
-    target = plugins.get_target(cfg.target)
-    task = target.setup(replace(cfg.options, seed=cell.seed))
+    task = task_for(cfg, cell.seed)
     dense = load_models(task, cfg.out / f"dense-seed{cell.seed}", cell.seed)
     pruned, seconds = prune_stage(task, dense, cell.scorer, cell.selector, cell.budget, cfg.refit, cell.seed)
     at_cut = task.evaluate(pruned).metrics if cfg.evaluate_at_cut else None
@@ -215,7 +229,7 @@ class LocalExecutor:
 
     def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None:
         for seed in seeds:
-            prepared = prepare_seed(cfg, seed)
+            prepared = prepare_seed(cfg, seed, any(c.seed == seed for c in pending))
             recorder.seed_ready(prepared)
             for cell in (c for c in pending if c.seed == seed):
                 console.log(f"cell {cell.id}")
