@@ -107,14 +107,41 @@ def equal_budget_baselines(cells: Path) -> list[dict]:
     return [read_json(p) for p in sorted(cells.glob("dense-seed*-plus*.json"))]
 
 
-def _by_seed(group: list[dict], h: str) -> dict[int, float]:
-    return {r["seed"]: r["pruned"][h] for r in group if not r["collapsed"]}
+def _test(stage: dict, h: str) -> float | None:
+    return stage.get(h)
 
 
-def comparisons(rows: list[dict]) -> list[tuple[str, str, str, str, Interval, str]]:
-    """Strategy A − strategy B on the same seeds, within each budget and retrain mode: every strategy
-    against the uniform-random baseline, and each coreset against top-k of its scorer; the last field
-    says on how many of the common seeds A won."""
+def _val(stage: dict, h: str) -> float | None:
+    return (stage.get("val") or {}).get(h)
+
+
+def _by_seed(group: list[dict], h: str, where=_test, stage: str = "pruned") -> dict[int, float]:
+    """Seed → score of the cells that did not collapse and have one (``where``: test or val views;
+    ``stage``: "pruned" after retraining, "pruned_before_retrain" right after surgery)."""
+    found = {r["seed"]: where(r[stage], h) for r in group if not r["collapsed"] and r.get(stage)}
+    return {s: v for s, v in found.items() if v is not None}
+
+
+def _paired(a: dict[int, float], b: dict[int, float]) -> Interval:
+    return paired_ci(a[s] - b[s] for s in sorted(a) if s in b)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Strategy ``a`` − strategy ``b`` on their common seeds, at one budget and retrain mode."""
+
+    budget: str
+    mode: str
+    a: str
+    b: str
+    test: Interval
+    val: Interval
+    wins: str  # on how many common seeds a scored higher (test views)
+
+
+def comparisons(rows: list[dict]) -> list[Comparison]:
+    """Every strategy against the uniform-random baseline, and each coreset against top-k of its scorer,
+    within each budget and retrain mode, on test and (where scored) validation views."""
     h = rows[0]["headline"]
     by = groups(rows)
     found = []
@@ -130,10 +157,17 @@ def comparisons(rows: list[dict]) -> list[tuple[str, str, str, str, Interval, st
             if other is None:
                 continue
             a, b = _by_seed(group, h), _by_seed(other, h)
-            diffs = [a[s] - b[s] for s in a if s in b]
-            wins = f"{sum(d > 0 for d in diffs)}/{len(diffs)}"
-            found.append((budget, mode, name, rival, paired_ci(diffs), wins))
+            test = _paired(a, b)
+            wins = f"{sum(a[s] > b[s] for s in a if s in b)}/{test.n}"
+            val = _paired(_by_seed(group, h, _val), _by_seed(other, h, _val))
+            found.append(Comparison(budget, mode, name, rival, test, val, wins))
     return found
+
+
+def _step_ratio(group: list[dict]) -> float:
+    """Median over cells of pruned ÷ dense seconds per step, both timed in the same cell, one after the
+    other, so that drift of the machine between cells cancels."""
+    return _median([r["pruned"]["sec_per_iter"] / r["dense"]["sec_per_iter"] for r in group])
 
 
 def write_results(out: Path, rows: list[dict]) -> None:
@@ -145,28 +179,98 @@ def write_results(out: Path, rows: list[dict]) -> None:
             write_text(out / "results.md", "# Sweep\n\nNo cell finished.\n" + _failures(failed))
         return
     h = rows[0]["headline"]
-    reports_collapse = any("collapsed" in r["pruned"] for r in rows)
-    dense = {r["seed"]: r["dense"] for r in rows}
     longer = equal_budget_baselines(out / "cells")
     equal = {r["seed"]: r[h] for r in longer if not r.get("collapsed")}
-    d_mean, d_std = _mean_std([d[h] for d in dense.values() if not d.get("collapsed")])
+    equal_val = {r["seed"]: r["val"][h] for r in longer if not r.get("collapsed") and "val" in r}
+    by = groups(rows)
+    deltas = {key: _paired(_by_seed(g, h), equal) for key, g in by.items()}
+
+    setup = out / "sweep.json"
+    shared = ", ".join(f"{k} `{v}`" for k, v in read_json(setup).items() if k != "target") if setup.exists() else ""
+    md = [f"# Sweep: {rows[0]['target']}\n\n"]
+    if shared:
+        md.append(f"Settings: {shared}.\n\n")
+    md.append(
+        "Δ is paired by seed with the dense model trained for the same total iterations; the interval is a "
+        f"{LEVEL:.0%} paired-t confidence interval over seeds, and * marks one that excludes zero. "
+        "Scores are on the test views unless a column says val (validation views, where settings are chosen). "
+        "Step ÷ dense is the median over cells of the pruned model's seconds per training step over the dense "
+        "model's, both timed in the same cell. Collapsed runs are left out and counted.\n\n"
+    )
+    if equal:
+        md.append(_summary(by, deltas, h))
+    md.append(f"\n## Every setting\n\n{_settings_table(rows, by, deltas, longer, equal, equal_val)}")
+    if not longer:
+        md.append("\nNo equal-budget dense model in this folder: the paired Δ columns are empty.\n")
+    unpaired = sorted({r["seed"] for r in rows if not r["collapsed"] and r["seed"] not in equal})
+    if longer and unpaired:
+        md.append(
+            f"\n**Seeds without an equal-budget dense model: {', '.join(map(str, unpaired))}.** Their cells "
+            "are in the mean ± std column but not in the paired Δ; the seeds column says how many were paired.\n"
+        )
+    if failed:
+        md.append(_failures(failed))
+    found = comparisons(rows)
+    if found:
+        val = [[c.val.text(3)] if any(x.val.n for x in found) else [] for c in found]
+        md.append(f"\n## Strategies compared on the same seeds (A − B, {h}, mean [95 % CI])\n\n")
+        md.append(
+            markdown_table(
+                ["budget", "retrain", "A", "B", "A − B", *(["A − B (val)"] if val[0] else []), "seeds", "A wins"],
+                [[c.budget, c.mode, c.a, c.b, c.test.text(3), *v, c.test.n, c.wins] for c, v in zip(found, val)],
+            )
+        )
+    if any(r.get("pruned_before_retrain") for r in rows):
+        md.append(_at_cut(by, h))
+    write_text(out / "results.md", "".join(md))
+    plots(out, rows, equal)
+
+
+def _summary(by: dict, deltas: dict[tuple, Interval], h: str) -> str:
+    """One line per budget and retrain mode, one column per strategy: the paired Δ (test views)."""
+    names = sorted({name for _, _, name in by})
+    lines = sorted({(budget, mode) for budget, mode, _ in by})
+    table = []
+    for budget, mode in lines:
+        cells = [deltas[(budget, mode, n)] if (budget, mode, n) in by else None for n in names]
+        ratio = _step_ratio([r for (b, m, _), g in by.items() if (b, m) == (budget, mode) for r in g])
+        table.append(
+            [budget, mode]
+            + ["" if ci is None else f"{ci.text(2)} (n={ci.n})" if ci.n else "no pair" for ci in cells]
+            + [f"{ratio:.2f}"]
+        )
+    return (
+        f"## Summary: Δ{h} vs the equal-budget dense model (test views, mean [95 % CI], n seeds)\n\n"
+        + markdown_table(["budget", "retrain", *names, "step ÷ dense"], table)
+    )
+
+
+def _settings_table(rows, by, deltas, longer, equal, equal_val) -> str:
+    h = rows[0]["headline"]
+    reports_collapse = any("collapsed" in r["pruned"] for r in rows)
+    with_val = bool(equal_val) and any("val" in r["pruned"] for r in rows)
+    dense = {r["seed"]: r["dense"] for r in rows}
     d0 = next(iter(dense.values()))
     d_minutes = _median([d["sec_per_iter"] for d in dense.values()]) * 1e5 / 60
 
-    header = ["strategy", "budget", "retrain", "params", "MB (fp32)", "min / 100k iters (median)"]
-    header += [f"{h} mean ± std", f"Δ{h} vs equal-budget dense, paired, mean [95 % CI]", "seeds"]
-    header += ["collapsed (excluded)"] if reports_collapse else []
+    header = ["strategy", "budget", "retrain", "params", "MB (fp32)", "min / 100k iters (median)", "step ÷ dense"]
+    header += [f"{h} mean ± std", f"Δ{h} vs equal-budget dense, paired, mean [95 % CI]"]
+    header += [f"Δ{h} (val)"] if with_val else []
+    header += ["seeds"] + (["collapsed (excluded)"] if reports_collapse else [])
 
-    def line(name, budget, mode, params, mb, minutes, values, delta, seeds, collapsed):
+    def line(name, budget, mode, params, mb, minutes, ratio, values, delta, delta_val, seeds, collapsed):
         m, s = _mean_std(values)
         quality = f"{m:.3f} ± {s:.3f}" if values else "all collapsed"
-        return [name, budget, mode, params, mb, minutes, quality, delta, seeds] + (
-            [collapsed] if reports_collapse else []
+        return (
+            [name, budget, mode, params, mb, minutes, ratio, quality, delta]
+            + ([delta_val] if with_val else [])
+            + [seeds]
+            + ([collapsed] if reports_collapse else [])
         )
 
     d_ok = [d[h] for d in dense.values() if not d.get("collapsed")]
     d_bad = sum(bool(d.get("collapsed")) for d in dense.values())
-    table = [line("dense", "—", "—", d0["params"], d0["size_mb"], d_minutes, d_ok, "", len(dense), d_bad)]
+    table = [line("dense", "—", "—", d0["params"], d0["size_mb"], d_minutes, "1", d_ok, "", "", len(dense), d_bad)]
     if longer:
         ok = [r[h] for r in longer if not r.get("collapsed")]
         gain = paired_ci(equal[s] - dense[s][h] for s in equal if s in dense and not dense[s].get("collapsed"))
@@ -178,19 +282,19 @@ def write_results(out: Path, rows: list[dict]) -> None:
                 d0["params"],
                 d0["size_mb"],
                 d_minutes,
+                "1",
                 ok,
                 f"{gain.text()} (vs dense)",
+                "",
                 len(longer),
                 len(longer) - len(ok),
             )
         )
-    unpaired: set[int] = set()
-    for (budget, mode, name), group in sorted(groups(rows).items()):
+    for key, group in sorted(by.items()):
+        budget, mode, name = key
         ok = [r for r in group if not r["collapsed"]]
-        paired = [r for r in ok if r["seed"] in equal]
-        unpaired |= {r["seed"] for r in ok if r["seed"] not in equal}
-        delta = paired_ci(r["pruned"][h] - equal[r["seed"]] for r in paired)
-        seeds = f"{len(paired)} of {len(group)}" if len(paired) != len(group) else str(len(group))
+        delta = deltas[key]
+        seeds = f"{delta.n} of {len(group)}" if delta.n != len(group) else str(len(group))
         table.append(
             line(
                 name,
@@ -199,43 +303,51 @@ def write_results(out: Path, rows: list[dict]) -> None:
                 group[0]["pruned"]["params"],
                 group[0]["pruned"]["size_mb"],
                 _median([r["pruned"]["sec_per_iter"] for r in group]) * 1e5 / 60,
+                f"{_step_ratio(group):.3f}",
                 [r["pruned"][h] for r in ok],
                 delta.text(3),
+                _paired(_by_seed(group, h, _val), equal_val).text(3) if with_val else "",
                 seeds,
                 len(group) - len(ok),
             )
         )
-    setup = out / "sweep.json"
-    shared = ", ".join(f"{k} `{v}`" for k, v in read_json(setup).items() if k != "target") if setup.exists() else ""
-    md = [f"# Sweep: {rows[0]['target']}\n\n"]
-    if shared:
-        md.append(f"Settings: {shared}.\n\n")
-    md.append(
-        "Δ is paired by seed with the dense model trained for the same total iterations; the interval is a "
-        f"{LEVEL:.0%} paired-t confidence interval over seeds, and * marks one that excludes zero. "
-        "Collapsed runs are left out and counted.\n\n"
-    )
-    md.append(markdown_table(header, table))
-    if not longer:
-        md.append("\nNo equal-budget dense model in this folder: the paired Δ column is empty.\n")
-    elif unpaired:
-        md.append(
-            f"\n**Seeds without an equal-budget dense model: {', '.join(map(str, sorted(unpaired)))}.** Their cells "
-            "are in the mean ± std column but not in the paired Δ; the seeds column says how many were paired.\n"
-        )
-    if failed:
-        md.append(_failures(failed))
-    found = comparisons(rows)
-    if found:
-        md.append(f"\n## Strategies compared on the same seeds (A − B, {h}, mean [95 % CI])\n\n")
-        md.append(
-            markdown_table(
-                ["budget", "retrain", "A", "B", "A − B", "seeds", "A wins"],
-                [[budget, mode, a, b, ci.text(3), ci.n, wins] for budget, mode, a, b, ci, wins in found],
+    return markdown_table(header, table)
+
+
+def _at_cut(by: dict, h: str) -> str:
+    """Each strategy right after surgery and after retraining, on the seeds evaluated at both, and the
+    coreset − top-k difference at both moments: a lower error at the cut need not survive retraining."""
+    cut = "pruned_before_retrain"
+    table, versus = [], []
+    for (budget, mode, name), group in sorted(by.items()):
+        at = _by_seed(group, h, stage=cut)
+        if not at:
+            continue
+        end = {s: v for s, v in _by_seed(group, h).items() if s in at}
+        m0, s0 = _mean_std(list(at.values()))
+        m1, s1 = _mean_std(list(end.values()))
+        table.append([budget, mode, name, f"{m0:.3f} ± {s0:.3f}", f"{m1:.3f} ± {s1:.3f}", len(at)])
+        scorer, selector = name.split("/")
+        rival = by.get((budget, mode, f"{scorer}/topk"))
+        if selector == "coreset" and rival:
+            rival_at = _by_seed(rival, h, stage=cut)
+            seeds = set(at) & set(rival_at)
+            rival_end = {s: v for s, v in _by_seed(rival, h).items() if s in seeds}
+            versus.append(
+                [
+                    budget,
+                    mode,
+                    f"{name} − {scorer}/topk",
+                    _paired(at, rival_at).text(3),
+                    _paired({s: end[s] for s in seeds if s in end}, rival_end).text(3),
+                    len(seeds),
+                ]
             )
-        )
-    write_text(out / "results.md", "".join(md))
-    plots(out, rows, equal)
+    md = f"\n## Right after surgery and after retraining ({h}, test views, same seeds)\n\n"
+    md += markdown_table(["budget", "retrain", "strategy", "at the cut", "after retraining", "seeds"], table)
+    if versus:
+        md += "\n" + markdown_table(["budget", "retrain", "A − B", "at the cut", "after retraining", "seeds"], versus)
+    return md
 
 
 def _failures(failed: list[dict]) -> str:

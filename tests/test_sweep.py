@@ -142,5 +142,36 @@ def test_results_name_seeds_without_a_baseline_and_compare_strategies(tmp_path):
     topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk"))
     assert "| 3 of 4 |" in topk
     # coreset − topk: −1.00, −0.99, −1.00, −0.99 on seeds 0..3 → mean −0.995, every seed lost
-    versus = next(line for line in md.splitlines() if "| w_out/coreset | w_out/topk |" in line)
+    versus = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune | w_out/coreset | w_out/"))
     assert "-0.995 [" in versus and "*" in versus and "| 0/4 |" in versus
+
+
+def test_results_show_validation_step_ratio_and_the_cut_beside_retraining(tmp_path):
+    """Two seeds, hand-worked: t(0.975, 1 df) = 12.706, so differences −0.25, +0.25 give 0 ± 3.177."""
+    from prunekit.files import write_json
+    from prunekit.study import write_results
+
+    (tmp_path / "cells").mkdir()
+    for seed in (0, 1):
+        write_json(
+            tmp_path / "cells" / f"dense-seed{seed}-plus5.json",
+            {"seed": seed, "iters": 10, "psnr": 20.0, "val": {"psnr": 20.0}},
+        )
+
+    def cell(seed, selector, cut, after, val, step):
+        row = _cell(seed, "w_out", selector, after)
+        row["pruned"] = {**row["pruned"], "val": {"psnr": val}, "sec_per_iter": step}
+        row["pruned_before_retrain"] = {"psnr": cut}
+        return row
+
+    rows = [cell(0, "topk", 12.0, 20.25, 19.5, 0.05), cell(1, "topk", 13.0, 20.25, 19.7, 0.03)]
+    rows += [cell(0, "coreset", 15.0, 20.0, 19.5, 0.05), cell(1, "coreset", 16.0, 20.5, 19.7, 0.03)]
+    write_results(tmp_path, rows)
+    md = (tmp_path / "results.md").read_text()
+    topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk | width 8"))
+    assert "| 0.400 |" in topk  # step ÷ dense: median of 0.05/0.1 and 0.03/0.1
+    assert "-0.400 [-1.671, +0.871]" in topk  # val: −0.5, −0.3 against 20.0
+    cut = next(line for line in md.splitlines() if "| w_out/coreset − w_out/topk |" in line)
+    assert "| +3.000 [+3.000, +3.000] * | +0.000 [-3.177, +3.177] | 2 |" in cut
+    summary = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune |"))
+    assert "+0.25 [+0.25, +0.25] * (n=2)" in summary  # top-k: +0.25 on both seeds
