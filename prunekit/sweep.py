@@ -7,6 +7,7 @@ retraining budget. Tables, confidence intervals and plots are made by ``prunekit
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import shutil
 from dataclasses import dataclass, field, replace
@@ -142,12 +143,30 @@ def prepare_seed(cfg: SweepConfig, seed: int, with_cells: bool = True) -> dict:
     baseline = None
     if needs_baseline(cfg, seed, target):
         baseline = {"file": baseline_path(cfg, seed, target).name, "row": equal_budget_dense(task, seed, cfg)}
-    dense_row = None
-    if with_cells:
-        dense_row = summarise(dense, task.evaluate(dense), measure_step_time(task, dense, cfg.timing_steps))
-        if cfg.validation:
-            dense_row["val"] = task.evaluate(dense, split="val").metrics
+    dense_row = dense_summary(cfg, task, dense, cfg.out / f"dense-seed{seed}") if with_cells else None
     return {"seed": seed, "dense": dense_row, "baseline": baseline}
+
+
+def dense_summary(cfg: SweepConfig, task, dense: dict, folder: Path) -> dict:
+    """The dense models' evaluation and step time, kept beside them (``evaluation.json``) so that a later
+    sweep into the same folder (more strategies, more budgets) does not evaluate them again."""
+    path = folder / "evaluation.json"
+    weights = _digest([folder / f"{name}.safetensors" for name in sorted(dense)])
+    kept = read_json(path) if path.exists() else {}
+    row = kept.get("row") if kept.get("weights") == weights else None  # retrained models are evaluated anew
+    if row is None:
+        row = summarise(dense, task.evaluate(dense), measure_step_time(task, dense, cfg.timing_steps))
+    if cfg.validation and "val" not in row:
+        row["val"] = task.evaluate(dense, split="val").metrics
+    write_json(path, {"weights": weights, "row": row})
+    return row
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:

@@ -52,6 +52,20 @@ def test_tiny_nerf_sweep_and_resume(tmp_path):
     assert [c.stat().st_mtime_ns for c in cells] == stamps
     assert json.loads((out / "sweep.json").read_text())["retrain_iters"] == 2
     assert "Settings: " in (out / "results.md").read_text()
+    # extending the sweep reuses the dense models' evaluation: the very same row, wall times included
+    more = [a if a != "w_out" else "product" for a in args] + ["--no-uniform"]
+    assert prunekit(*more).returncode == 0
+    first, extended = (
+        json.loads((out / "cells" / f"{s}-topk-width64-finetune-seed0.json").read_text()) for s in ("w_out", "product")
+    )
+    assert extended["dense"] == first["dense"]
+    # ... unless the dense weights are not the ones it was computed from
+    kept = out / "dense-seed0" / "evaluation.json"
+    kept.write_text(json.dumps({**json.loads(kept.read_text()), "weights": "another model"}))
+    (out / "cells" / "product-topk-width64-finetune-seed0.json").unlink()
+    assert prunekit(*more).returncode == 0
+    again = json.loads((out / "cells" / "product-topk-width64-finetune-seed0.json").read_text())
+    assert again["dense"]["render_seconds"] != first["dense"]["render_seconds"]
 
 
 def test_sweep_bad_input(tmp_path):
