@@ -417,6 +417,34 @@ def plots(out: Path, rows: list[dict], equal: dict[int, float]) -> None:
         figure("delta_vs_params.png", f"Δ{h} vs equal-budget dense (95 % CI)", delta)
     figure("time_vs_params.png", "s / training iteration (median; ★ dense)", timing)
     _render_grid(out, rows, plt)
+    _cut_plot(out, rows, plt)
+
+
+def _cut_plot(out: Path, rows: list[dict], plt) -> None:
+    """cut_vs_retrained.png: each strategy right after surgery (hollow) and after retraining (filled),
+    mean ± std over the seeds evaluated at both, one panel per budget."""
+    h = rows[0]["headline"]
+    by = {k: g for k, g in groups(rows).items() if _by_seed(g, h, stage="pruned_before_retrain")}
+    budgets = sorted({(b, m) for b, m, _ in by})
+    if not budgets:
+        return
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4.5 * len(budgets), 4), squeeze=False)
+    for ax, (budget, mode) in zip(axes.flat, budgets):
+        names = sorted(n for b, m, n in by if (b, m) == (budget, mode))
+        for x, name in enumerate(names):
+            at = _by_seed(by[(budget, mode, name)], h, stage="pruned_before_retrain")
+            end = [v for s, v in _by_seed(by[(budget, mode, name)], h).items() if s in at]
+            for values, face in ((list(at.values()), "none"), (end, "C0")):
+                ax.errorbar(
+                    [x], [np.mean(values)], yerr=[np.std(values)], fmt="o", mfc=face, mec="C0", ecolor="C0", capsize=3
+                )
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{budget} ({mode})", fontsize=9)
+        ax.set_ylabel(f"{h}: at the cut (hollow), after retraining (filled)", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write(out / "cut_vs_retrained.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)
 
 
 def _render_grid(out: Path, rows: list[dict], plt) -> None:

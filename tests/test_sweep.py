@@ -185,6 +185,7 @@ def test_results_show_validation_step_ratio_and_the_cut_beside_retraining(tmp_pa
     topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk | width 8"))
     assert "| 0.400 |" in topk  # step ÷ dense: median of 0.05/0.1 and 0.03/0.1
     assert "-0.400 [-1.671, +0.871]" in topk  # val: −0.5, −0.3 against 20.0
+    assert (tmp_path / "cut_vs_retrained.png").exists()
     cut = next(line for line in md.splitlines() if "| w_out/coreset − w_out/topk |" in line)
     assert "| +3.000 [+3.000, +3.000] * | +0.000 [-3.177, +3.177] | 2 |" in cut
     summary = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune |"))
