@@ -222,6 +222,8 @@ def write_results(out: Path, rows: list[dict]) -> None:
         )
     if any(r.get("pruned_before_retrain") for r in rows):
         md.append(_at_cut(by, h))
+    if any(r.get("quantized") for r in rows):
+        md.append(_quantized(by, h))
     write_text(out / "results.md", "".join(md))
     plots(out, rows, equal)
 
@@ -312,6 +314,28 @@ def _settings_table(rows, by, deltas, longer, equal, equal_val) -> str:
             )
         )
     return markdown_table(header, table)
+
+
+def _quantized(by: dict, h: str) -> str:
+    """Each retrained model with its weights quantized: the size of its files and what it costs in quality,
+    paired with the same model unquantized."""
+    table = []
+    for (budget, mode, name), group in sorted(by.items()):
+        quantized = [r for r in group if r.get("quantized") and not r["collapsed"]]
+        if not quantized:
+            continue
+        q = {r["seed"]: r["quantized"][h] for r in quantized}
+        m, s = _mean_std(list(q.values()))
+        size = _median([r["quantized"]["size_on_disk_mb"] for r in quantized])
+        table.append(
+            [budget, mode, name, quantized[0]["quantized"]["mode"], f"{size:.3f}", f"{m:.3f} ± {s:.3f}"]
+            + [_paired(q, _by_seed(group, h)).text(3), len(q)]
+        )
+    return f"\n## Quantized weights ({h}, test views)\n\n" + markdown_table(
+        ["budget", "retrain", "strategy", "weights", "MB on disk (all networks)", f"{h} mean ± std"]
+        + ["Δ vs the same model in fp32 [95 % CI]", "seeds"],
+        table,
+    )
 
 
 def _at_cut(by: dict, h: str) -> str:

@@ -176,6 +176,7 @@ def test_results_show_validation_step_ratio_and_the_cut_beside_retraining(tmp_pa
         row = _cell(seed, "w_out", selector, after)
         row["pruned"] = {**row["pruned"], "val": {"psnr": val}, "sec_per_iter": step}
         row["pruned_before_retrain"] = {"psnr": cut}
+        row["quantized"] = {"psnr": after - 0.25, "mode": "int8", "size_on_disk_mb": 0.5}
         return row
 
     rows = [cell(0, "topk", 12.0, 20.25, 19.5, 0.05), cell(1, "topk", 13.0, 20.25, 19.7, 0.03)]
@@ -188,5 +189,7 @@ def test_results_show_validation_step_ratio_and_the_cut_beside_retraining(tmp_pa
     assert (tmp_path / "cut_vs_retrained.png").exists()
     cut = next(line for line in md.splitlines() if "| w_out/coreset − w_out/topk |" in line)
     assert "| +3.000 [+3.000, +3.000] * | +0.000 [-3.177, +3.177] | 2 |" in cut
+    int8 = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune | w_out/topk | int8 |"))
+    assert "| 0.500 | 20.000 ± 0.000 | -0.250 [-0.250, -0.250] * | 2 |" in int8
     summary = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune |"))
     assert "+0.25 [+0.25, +0.25] * (n=2)" in summary  # top-k: +0.25 on both seeds
