@@ -140,8 +140,9 @@ class Comparison:
 
 
 def comparisons(rows: list[dict]) -> list[Comparison]:
-    """Every strategy against the uniform-random baseline, and each coreset against top-k of its scorer,
-    within each budget and retrain mode, on test and (where scored) validation views."""
+    """Every strategy against the uniform-random baseline, each coreset against top-k of its scorer and
+    each other scorer against w_out with its selector, within each budget and retrain mode, on test and
+    (where scored) validation views."""
     h = rows[0]["headline"]
     by = groups(rows)
     found = []
@@ -152,6 +153,8 @@ def comparisons(rows: list[dict]) -> list[Comparison]:
             rivals.append("random/uniform")
         if selector == "coreset":
             rivals.append(f"{scorer}/topk")
+        if scorer not in ("w_out", "random"):  # the paper's best score, as the reference for the others
+            rivals.append(f"w_out/{selector}")
         for rival in rivals:
             other = by.get((budget, mode, rival))
             if other is None:

@@ -150,6 +150,7 @@ def test_results_name_seeds_without_a_baseline_and_compare_strategies(tmp_path):
     rows = [_cell(s, "w_out", "topk", 20.0 + 0.1 * s) for s in range(4)]
     rows += [_cell(s, "w_out", "coreset", 19.0 + 0.1 * s + 0.01 * (s % 2)) for s in range(4)]
     rows += [_cell(s, "random", "uniform", 18.0) for s in range(4)]
+    rows += [_cell(s, "product", "topk", 20.2 + 0.1 * s) for s in range(4)]
     write_results(tmp_path, rows)
     md = (tmp_path / "results.md").read_text()
     assert "Seeds without an equal-budget dense model: 3." in md
@@ -158,6 +159,8 @@ def test_results_name_seeds_without_a_baseline_and_compare_strategies(tmp_path):
     # coreset − topk: −1.00, −0.99, −1.00, −0.99 on seeds 0..3 → mean −0.995, every seed lost
     versus = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune | w_out/coreset | w_out/"))
     assert "-0.995 [" in versus and "*" in versus and "| 0/4 |" in versus
+    scorers = next(line for line in md.splitlines() if "| product/topk | w_out/topk |" in line)
+    assert "| +0.200 [+0.200, +0.200] * |" in scorers and "| 4/4 |" in scorers
 
 
 def test_results_show_validation_step_ratio_and_the_cut_beside_retraining(tmp_path):
