@@ -241,13 +241,17 @@ def _summary(by: dict, deltas: dict[tuple, Interval], h: str) -> str:
         ratio = _step_ratio([r for (b, m, _), g in by.items() if (b, m) == (budget, mode) for r in g])
         table.append(
             [budget, mode]
-            + ["" if ci is None else f"{ci.text(2)} (n={ci.n})" if ci.n else "no pair" for ci in cells]
+            + ["" if ci is None else "no pair" if not ci.n else _with_n(ci) for ci in cells]
             + [f"{ratio:.2f}"]
         )
     return (
         f"## Summary: Δ{h} vs the equal-budget dense model (test views, mean [95 % CI], n seeds)\n\n"
         + markdown_table(["budget", "retrain", *names, "step ÷ dense"], table)
     )
+
+
+def _with_n(ci: Interval) -> str:
+    return ci.text(2) + (f" (n={ci.n})" if ci.n > 1 else "")  # one seed says so itself
 
 
 def _settings_table(rows, by, deltas, longer, equal, equal_val) -> str:
