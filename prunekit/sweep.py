@@ -154,11 +154,13 @@ def dense_summary(cfg: SweepConfig, task, dense: dict, folder: Path) -> dict:
     weights = _digest([folder / f"{name}.safetensors" for name in sorted(dense)])
     kept = read_json(path) if path.exists() else {}
     row = kept.get("row") if kept.get("weights") == weights else None  # retrained models are evaluated anew
+    missing = row is None or (cfg.validation and "val" not in row)
     if row is None:
         row = summarise(dense, task.evaluate(dense), measure_step_time(task, dense, cfg.timing_steps))
     if cfg.validation and "val" not in row:
         row["val"] = task.evaluate(dense, split="val").metrics
-    write_json(path, {"weights": weights, "row": row})
+    if missing:
+        write_json(path, {"weights": weights, "row": row})
     return row
 
 
