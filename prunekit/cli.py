@@ -27,6 +27,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for 
 app.command()(commands.run)
 app.command()(commands.sweep)
 app.command()(commands.results)
+app.command()(commands.trend)
 app.command("eval")(commands.evaluate)
 app.command()(commands.render)
 app.command("prune")(commands.prune_checkpoint)

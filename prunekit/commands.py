@@ -306,6 +306,17 @@ def results(folder: Path = typer.Argument(..., help="A sweep's --out folder.")) 
     out_console.print(f"{len(rows)} cells; results: {folder / 'results.md'}")
 
 
+def trend(
+    folders: list[Path] = typer.Argument(..., help="Sweep --out folders of the same settings at different lengths."),
+    out: Path = typer.Option(..., help="Folder for trend.md and delta_vs_training.png."),
+) -> None:
+    """How each paired Δ moves as training grows: trend.md and a plot, from sweeps at several lengths."""
+    from prunekit.study import write_trend
+
+    write_trend(folders, out)
+    out_console.print(f"trend: {out / 'trend.md'}")
+
+
 RUN_DIR = typer.Argument(..., help="The --out folder of a finished `prunekit run`.")
 DATA = typer.Option(None, help="Data set to use instead of the one the run was trained on.")
 

@@ -115,6 +115,12 @@ def _val(stage: dict, h: str) -> float | None:
     return (stage.get("val") or {}).get(h)
 
 
+def _equal_budget(longer: list[dict], h: str, where=_test) -> dict[int, float]:
+    """Seed → score of the equal-budget dense models that did not collapse (test views unless ``where``)."""
+    found = {r["seed"]: where(r, h) for r in longer if not r.get("collapsed")}
+    return {s: v for s, v in found.items() if v is not None}
+
+
 def _by_seed(group: list[dict], h: str, where=_test, stage: str = "pruned") -> dict[int, float]:
     """Seed → score of the cells that did not collapse and have one (``where``: test or val views;
     ``stage``: "pruned" after retraining, "pruned_before_retrain" right after surgery)."""
@@ -183,8 +189,8 @@ def write_results(out: Path, rows: list[dict]) -> None:
         return
     h = rows[0]["headline"]
     longer = equal_budget_baselines(out / "cells")
-    equal = {r["seed"]: r[h] for r in longer if not r.get("collapsed")}
-    equal_val = {r["seed"]: r["val"][h] for r in longer if not r.get("collapsed") and "val" in r}
+    equal = _equal_budget(longer, h)
+    equal_val = _equal_budget(longer, h, _val)
     by = groups(rows)
     deltas = {key: _paired(_by_seed(g, h), equal) for key, g in by.items()}
 
@@ -229,6 +235,108 @@ def write_results(out: Path, rows: list[dict]) -> None:
         md.append(_quantized(by, h))
     write_text(out / "results.md", "".join(md))
     plots(out, rows, equal)
+
+
+def write_trend(folders: list[Path], out: Path) -> None:
+    """trend.md and delta_vs_training.png: the same settings swept at several training lengths (one sweep
+    folder each). Every Δ is taken on the seeds all folders share, so a column differs from the next only
+    by training length, and the change from the shortest to the longest is itself paired by seed."""
+    from prunekit.errors import BadInput
+
+    if len(folders) < 2:
+        raise BadInput("give two or more sweep folders that differ in training length")
+    sweeps = []
+    for folder in folders:
+        rows, longer = read_cells(folder), equal_budget_baselines(Path(folder) / "cells")
+        if not rows or not longer:
+            raise BadInput(f"{folder} holds no finished cell with an equal-budget dense model")
+        h = rows[0]["headline"]
+        equal = _equal_budget(longer, h)
+        deltas = {
+            key: {s: v - equal[s] for s, v in _by_seed(g, h).items() if s in equal} for key, g in groups(rows).items()
+        }
+        sweeps.append((longer[0]["iters"], equal, deltas))
+    sweeps.sort(key=lambda sweep: sweep[0])
+    lengths = [iters for iters, _, _ in sweeps]
+    if len(set(lengths)) < len(lengths):
+        raise BadInput(f"the folders must differ in training length, got {lengths} iterations")
+    shared = sorted(set.intersection(*(set(d) for _, _, d in sweeps)))
+    if not shared:
+        raise BadInput("the folders share no setting (budget, retrain mode and strategy)")
+
+    columns = [f"{n:,} it." for n in lengths]
+    seeds = set.intersection(*(set(e) for _, e, _ in sweeps))
+    table = [
+        [
+            "dense (equal budget)",
+            "—",
+            "—",
+            *(_mean_std_text([e[s] for s in seeds]) for _, e, _ in sweeps),
+            "",
+            len(seeds),
+        ]
+    ]
+    found: dict[tuple, list[Interval]] = {}
+    for key in shared:
+        common = sorted(set.intersection(*(set(d[key]) for _, _, d in sweeps)))
+        found[key] = [paired_ci(d[key][s] for s in common) for _, _, d in sweeps]
+        moved = paired_ci(sweeps[-1][2][key][s] - sweeps[0][2][key][s] for s in common)
+        budget, mode, name = key
+        table.append([name, budget, mode, *(ci.text(2) for ci in found[key]), moved.text(2), len(common)])
+    md = (
+        f"# Δ{h} as training grows\n\n"
+        "One column per sweep, named by the equal-budget dense model's iterations (dense training + "
+        f"retraining). Δ{h} vs that model, paired by seed, on the test views and on the seeds every sweep has: "
+        f"mean [{LEVEL:.0%} CI], * where the interval excludes zero. The dense row is the equal-budget model's "
+        f"{h} (mean ± std). The last column is the longest sweep's Δ minus the shortest's, also paired by seed.\n\n"
+    )
+    md += markdown_table(
+        ["strategy", "budget", "retrain", *columns, f"Δ moved ({columns[-1]} − {columns[0]})", "seeds"], table
+    )
+    left_out = set.union(*(set(d) for _, _, d in sweeps)) - set(shared)
+    if left_out:
+        md += f"\n{len(left_out)} setting(s) swept at some lengths only are left out.\n"
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "trend.md", md)
+    _trend_plot(out, lengths, found, h)
+
+
+def _mean_std_text(values: list[float]) -> str:
+    m, s = _mean_std(values)
+    return f"{m:.2f} ± {s:.2f}"
+
+
+def _trend_plot(out: Path, lengths: list[int], found: dict[tuple, list[Interval]], h: str) -> None:
+    """delta_vs_training.png: one panel per budget, Δ with its 95 % CI against training length."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(b, m) for b, m, _ in found})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4), squeeze=False)
+    for ax, (budget, mode) in zip(axes.flat, panels):
+        names = sorted(n for b, m, n in found if (b, m) == (budget, mode))
+        for i, name in enumerate(names):
+            cis = found[(budget, mode, name)]
+            xs = [n * 1.03 ** (i - (len(names) - 1) / 2) for n in lengths]  # side by side, not on top
+            ys = [ci.mean for ci in cis]
+            errors = [
+                [ci.mean - ci.low if ci.n > 1 else 0 for ci in cis],
+                [ci.high - ci.mean if ci.n > 1 else 0 for ci in cis],
+            ]
+            ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=name)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(lengths, [f"{n:,}" for n in lengths])
+        ax.set_xlabel("iterations of the equal-budget dense model")
+        ax.set_ylabel(f"Δ{h} vs equal-budget dense (95 % CI)")
+        ax.set_title(f"{budget} ({mode})", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(out / "delta_vs_training.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)
 
 
 def _summary(by: dict, deltas: dict[tuple, Interval], h: str) -> str:

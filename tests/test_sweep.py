@@ -196,3 +196,29 @@ def test_results_show_validation_step_ratio_and_the_cut_beside_retraining(tmp_pa
     assert "| 0.500 | 20.000 ± 0.000 | -0.250 [-0.250, -0.250] * | 2 |" in int8
     summary = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune |"))
     assert "+0.25 [+0.25, +0.25] * (n=2)" in summary  # top-k: +0.25 on both seeds
+
+
+def test_trend_pairs_each_length_on_the_seeds_all_sweeps_share(tmp_path):
+    """Δ at 10 it.: −1.0, −0.5 (seed 2's −3.0 has no partner at 40 it.); at 40 it.: −0.5, 0.0. With
+    t(0.975, 1 df) = 12.706 and s = 0.3536, each interval is ± 3.18; the change is +0.5 on both seeds."""
+    from prunekit.files import write_json
+
+    def sweep(name, iters, deltas):
+        cells = tmp_path / name / "cells"
+        cells.mkdir(parents=True)
+        for seed, delta in deltas.items():
+            write_json(cells / f"dense-seed{seed}-plus5.json", {"seed": seed, "iters": iters, "psnr": 20.0})
+            write_json(cells / f"w_out-topk-width8-finetune-seed{seed}.json", _cell(seed, "w_out", "topk", 20 + delta))
+        return tmp_path / name
+
+    long = sweep("long", 40, {0: -0.5, 1: 0.0})
+    short = sweep("short", 10, {0: -1.0, 1: -0.5, 2: -3.0})
+    proc = prunekit("trend", long, short, "--out", tmp_path / "trend")
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "trend" / "trend.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| w_out/topk"))
+    assert "| -0.75 [-3.93, +2.43] | -0.25 [-3.43, +2.93] | +0.50 [+0.50, +0.50] * | 2 |" in row
+    assert md.index("10 it.") < md.index("40 it.")  # shortest first, whatever the order given
+    assert (tmp_path / "trend" / "delta_vs_training.png").exists()
+    assert_one_line_error(prunekit("trend", short, "--out", tmp_path / "t"), "two or more sweep folders")
+    assert_one_line_error(prunekit("trend", short, short, "--out", tmp_path / "t"), "differ in training length")
