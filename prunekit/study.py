@@ -271,7 +271,7 @@ def write_trend(folders: list[Path], out: Path) -> None:
             "dense (equal budget)",
             "—",
             "—",
-            *(_mean_std_text([e[s] for s in seeds]) for _, e, _ in sweeps),
+            *(_mean_std_text([e[s] for s in seeds], 2) for _, e, _ in sweeps),
             "",
             len(seeds),
         ]
@@ -301,9 +301,9 @@ def write_trend(folders: list[Path], out: Path) -> None:
     _trend_plot(out, lengths, found, h)
 
 
-def _mean_std_text(values: list[float]) -> str:
+def _mean_std_text(values: list[float], digits: int = 3) -> str:
     m, s = _mean_std(values)
-    return f"{m:.2f} ± {s:.2f}"
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 def _trend_plot(out: Path, lengths: list[int], found: dict[tuple, list[Interval]], h: str) -> None:
@@ -377,8 +377,7 @@ def _settings_table(rows, by, deltas, longer, equal, equal_val) -> str:
     header += ["seeds"] + (["collapsed (excluded)"] if reports_collapse else [])
 
     def line(name, budget, mode, params, mb, minutes, ratio, values, delta, delta_val, seeds, collapsed):
-        m, s = _mean_std(values)
-        quality = f"{m:.3f} ± {s:.3f}" if values else "all collapsed"
+        quality = _mean_std_text(values) if values else "all collapsed"
         return (
             [name, budget, mode, params, mb, minutes, ratio, quality, delta]
             + ([delta_val] if with_val else [])
@@ -441,10 +440,9 @@ def _quantized(by: dict, h: str) -> str:
         if not quantized:
             continue
         q = {r["seed"]: r["quantized"][h] for r in quantized}
-        m, s = _mean_std(list(q.values()))
         size = _median([r["quantized"]["size_on_disk_mb"] for r in quantized])
         table.append(
-            [budget, mode, name, quantized[0]["quantized"]["mode"], f"{size:.3f}", f"{m:.3f} ± {s:.3f}"]
+            [budget, mode, name, quantized[0]["quantized"]["mode"], f"{size:.3f}", _mean_std_text(list(q.values()))]
             + [_paired(q, _by_seed(group, h)).text(3), len(q)]
         )
     return f"\n## Quantized weights ({h}, test views)\n\n" + markdown_table(
@@ -464,9 +462,9 @@ def _at_cut(by: dict, h: str) -> str:
         if not at:
             continue
         end = {s: v for s, v in _by_seed(group, h).items() if s in at}
-        m0, s0 = _mean_std(list(at.values()))
-        m1, s1 = _mean_std(list(end.values()))
-        table.append([budget, mode, name, f"{m0:.3f} ± {s0:.3f}", f"{m1:.3f} ± {s1:.3f}", len(at)])
+        table.append(
+            [budget, mode, name, _mean_std_text(list(at.values())), _mean_std_text(list(end.values())), len(at)]
+        )
         scorer, selector = name.split("/")
         rival = by.get((budget, mode, f"{scorer}/topk"))
         if selector == "coreset" and rival:
