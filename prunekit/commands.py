@@ -317,6 +317,23 @@ def trend(
     out_console.print(f"trend: {out / 'trend.md'}")
 
 
+def compare(
+    a: Path = typer.Argument(..., help="Sweep --out folder of A."),
+    b: Path = typer.Argument(..., help="Sweep --out folder of B (may be A's)."),
+    strategy: str | None = typer.Option(None, help="A's strategy, scorer/selector (default: every one both hold)."),
+    versus: str | None = typer.Option(None, help="B's strategy (default: --strategy)."),
+    out: Path | None = typer.Option(None, help="Also write the table to this Markdown file."),
+) -> None:
+    """A − B paired by seed, with 95 % CIs: two strategies, or one strategy in two sweeps (e.g. --refit or not)."""
+    from prunekit.files import write_text
+    from prunekit.study import compare as compare_sweeps
+
+    md = compare_sweeps(a, b, strategy, versus)
+    if out is not None:
+        write_text(out, md)
+    out_console.print(md, markup=False, highlight=False, soft_wrap=True)
+
+
 RUN_DIR = typer.Argument(..., help="The --out folder of a finished `prunekit run`.")
 DATA = typer.Option(None, help="Data set to use instead of the one the run was trained on.")
 

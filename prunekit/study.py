@@ -143,6 +143,18 @@ class Comparison:
     test: Interval
     val: Interval
     wins: str  # on how many common seeds a scored higher (test views)
+    cut: Interval  # right after surgery, on the seeds both were evaluated there (n = 0 if none)
+
+
+def _versus(budget: str, mode: str, a: str, b: str, group: list[dict], other: list[dict], h: str) -> Comparison:
+    """``group`` (strategy ``a``) − ``other`` (strategy ``b``), paired by seed."""
+    at, bt = _by_seed(group, h), _by_seed(other, h)
+    test = _paired(at, bt)
+    wins = f"{sum(at[s] > bt[s] for s in at if s in bt)}/{test.n}"
+    val = _paired(_by_seed(group, h, _val), _by_seed(other, h, _val))
+    stage = "pruned_before_retrain"
+    cut = _paired(_by_seed(group, h, stage=stage), _by_seed(other, h, stage=stage))
+    return Comparison(budget, mode, a, b, test, val, wins, cut)
 
 
 def comparisons(rows: list[dict]) -> list[Comparison]:
@@ -163,14 +175,55 @@ def comparisons(rows: list[dict]) -> list[Comparison]:
             rivals.append(f"w_out/{selector}")
         for rival in rivals:
             other = by.get((budget, mode, rival))
-            if other is None:
-                continue
-            a, b = _by_seed(group, h), _by_seed(other, h)
-            test = _paired(a, b)
-            wins = f"{sum(a[s] > b[s] for s in a if s in b)}/{test.n}"
-            val = _paired(_by_seed(group, h, _val), _by_seed(other, h, _val))
-            found.append(Comparison(budget, mode, name, rival, test, val, wins))
+            if other is not None:
+                found.append(_versus(budget, mode, name, rival, group, other, h))
     return found
+
+
+def compare(a: Path, b: Path, strategy: str | None = None, versus: str | None = None) -> str:
+    """Markdown: ``strategy`` of sweep ``a`` − ``versus`` (default: the same strategy) of sweep ``b``,
+    paired by seed at every budget and retrain mode both swept; without ``strategy``, every strategy both
+    folders hold. For arms a sweep cannot hold side by side (``--refit``, ``--distill`` are sweep-wide) and
+    for pairs ``results.md`` does not list."""
+    from prunekit.errors import BadInput
+
+    if versus is not None and strategy is None:
+        raise BadInput("--versus needs --strategy (the strategy it is compared with)")
+    versus = versus or strategy
+    same = Path(a).resolve() == Path(b).resolve()
+    if same and versus == strategy:
+        raise BadInput("that compares a sweep with itself: give --strategy and a different --versus")
+    rows_a, rows_b = read_cells(a), read_cells(b)
+    if not rows_a or not rows_b:
+        raise BadInput(f"{a if not rows_a else b} holds no finished cell")
+    h = rows_a[0]["headline"]
+    if rows_b[0]["headline"] != h:
+        raise BadInput(f"the sweeps score different things: {h} and {rows_b[0]['headline']}")
+    by_b = groups(rows_b)
+    found = [
+        _versus(budget, mode, name, versus or name, group, by_b[(budget, mode, versus or name)], h)
+        for (budget, mode, name), group in sorted(groups(rows_a).items())
+        if strategy in (None, name) and (budget, mode, versus or name) in by_b
+    ]
+    if not found:
+        wanted = f"{strategy} vs {versus}" if strategy else "any strategy"
+        raise BadInput(f"the sweeps share no budget and retrain mode with {wanted}")
+
+    def label(name: str, folder: Path) -> str:
+        return name if same else f"{name} ({Path(folder).name})"
+
+    md = (
+        f"# A − B, {h}\n\nA from `{a}`, B from `{b}`. Paired by seed: mean [{LEVEL:.0%} paired-t CI], * where "
+        "the interval excludes zero; test views unless marked val. At the cut: right after surgery, before "
+        "retraining, on the seeds both were evaluated there.\n\n"
+    )
+    table = [
+        [c.budget, c.mode, label(c.a, a), label(c.b, b), c.test.text(3), c.val.text(3), c.cut.text(3), c.test.n, c.wins]
+        for c in found
+    ]
+    return md + markdown_table(
+        ["budget", "retrain", "A", "B", "A − B", "A − B (val)", "at the cut", "seeds", "A wins"], table
+    )
 
 
 def _step_ratio(group: list[dict]) -> float:

@@ -222,3 +222,42 @@ def test_trend_pairs_each_length_on_the_seeds_all_sweeps_share(tmp_path):
     assert (tmp_path / "trend" / "delta_vs_training.png").exists()
     assert_one_line_error(prunekit("trend", short, "--out", tmp_path / "t"), "two or more sweep folders")
     assert_one_line_error(prunekit("trend", short, short, "--out", tmp_path / "t"), "differ in training length")
+
+
+def test_compare_pairs_two_sweeps_or_two_strategies_by_seed(tmp_path):
+    """Hand-worked, t(0.975, 2 df) = 4.303: differences 0.5, 0, 1.0 → +0.5 ± 4.303 · 0.5/√3 = ± 1.242;
+    val 0.4, 0.1, 0.9 → +0.467 ± 1.004; at the cut 1, 0, 1 → +0.667 ± 1.434. Two seeds, t(0.975, 1 df) =
+    12.706: differences 1.0, 0.5 → +0.75 ± 12.706 · 0.3536/√2 = ± 3.177."""
+    from prunekit.files import write_json
+
+    def sweep(name, cells):
+        (tmp_path / name / "cells").mkdir(parents=True)
+        for seed, selector, psnr, val, cut in cells:
+            row = _cell(seed, "w_out", selector, psnr)
+            row["pruned"] = {**row["pruned"], "val": {"psnr": val}}
+            row["pruned_before_retrain"] = {"psnr": cut}
+            write_json(tmp_path / name / "cells" / f"{row['id']}.json", row)
+        return tmp_path / name
+
+    # seed, selector, PSNR after retraining (test, val), PSNR at the cut
+    refit = sweep("refit", [(0, "coreset", 20.5, 20.4, 15), (1, "coreset", 20, 20.1, 16), (2, "coreset", 21, 20.9, 17)])
+    plain = sweep("plain", [(s, "coreset", 20.0, 20.0, c) for s, c in ((0, 14.0), (1, 16.0), (2, 16.0))])
+    for seed, psnr in ((0, 19.0), (1, 19.5)):
+        write_json(plain / "cells" / f"topk-{seed}.json", _cell(seed, "w_out", "topk", psnr))
+
+    proc = prunekit("compare", refit, plain, "--out", tmp_path / "refit_vs_plain.md")
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| width 8"))
+    assert "| w_out/coreset (refit) | w_out/coreset (plain) | +0.500 [-0.742, +1.742] |" in row
+    assert "| +0.467 [-0.537, +1.471] | +0.667 [-0.768, +2.101] | 3 | 2/3 |" in row
+    assert row in (tmp_path / "refit_vs_plain.md").read_text()
+    assert len([line for line in proc.stdout.splitlines() if line.startswith("| width 8")]) == 1  # top-k: plain only
+
+    proc = prunekit("compare", plain, plain, "--strategy", "w_out/coreset", "--versus", "w_out/topk")
+    assert proc.returncode == 0, proc.stderr
+    assert "| w_out/coreset | w_out/topk | +0.750 [-2.427, +3.927] |" in proc.stdout and "| 2 | 2/2 |" in proc.stdout
+
+    assert_one_line_error(prunekit("compare", plain, plain), "compares a sweep with itself")
+    assert_one_line_error(prunekit("compare", refit, plain, "--versus", "w_out/topk"), "--versus needs --strategy")
+    assert_one_line_error(prunekit("compare", refit, plain, "--strategy", "w_in/topk"), "share no budget")
+    assert_one_line_error(prunekit("compare", refit, tmp_path), "holds no sweep")
