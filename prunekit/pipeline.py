@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,8 +24,8 @@ from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
 from prunekit.report import write_report
 from prunekit.runtime import barrier, is_main, world
-from prunekit.target import Evaluation, RunOptions, Task
-from prunekit.training import TrainStats
+from prunekit.target import Evaluation, RunOptions, Task, options_of, parse_options
+from prunekit.training import WARMUP_STEPS, TrainStats
 
 
 @dataclass
@@ -44,7 +45,7 @@ class RunConfig:
     dense_checkpoint: Path | None = None
     resume: bool = False
     force: bool = False
-    timing_steps: int = 10
+    timing_steps: int = 30
 
 
 def prepare_out(out: Path, force: bool, resume: bool) -> None:
@@ -62,13 +63,32 @@ def prepare_out(out: Path, force: bool, resume: bool) -> None:
         raise BadInput(f"--out {out} is not writable: {exc.strerror or exc}") from None
 
 
-def measure_step_time(task: Task, models: dict[str, nn.Module], steps: int) -> float:
-    """Seconds per training step of copies of ``models``, warm-up excluded."""
-    trial = {n: copy.deepcopy(m) for n, m in models.items()}
-    return task.train(trial, steps, None, False, "timing", phase="finetune").seconds_per_iter
+def time_steps(task: Task, dense: dict[str, nn.Module], pruned: dict[str, nn.Module], steps: int, rounds: int = 3):
+    """Seconds per training step of copies of both model sets, timed in alternating blocks (dense, pruned,
+    dense, …; ``rounds`` blocks of ``steps / rounds`` timed steps each, after a warm-up), so that a change
+    in the machine's load during the measurement falls on both alike. The ratio is pruned ÷ dense over all
+    timed steps; ``block_ratios`` shows its spread within the measurement."""
+    per = max(1, math.ceil(steps / rounds))
+    trials = {
+        stage: {n: copy.deepcopy(m) for n, m in ms.items()} for stage, ms in (("dense", dense), ("pruned", pruned))
+    }
+    seconds: dict[str, list[float]] = {"dense": [], "pruned": []}
+    for _ in range(rounds):
+        for stage, models in trials.items():
+            stats = task.train(models, per + WARMUP_STEPS, None, False, f"timing {stage}", phase="finetune")
+            seconds[stage].append(stats.seconds_per_iter)
+    dense_sec, pruned_sec = statistics.fmean(seconds["dense"]), statistics.fmean(seconds["pruned"])
+    return {
+        "steps": per * rounds,
+        "rounds": rounds,
+        "dense_sec_per_iter": dense_sec,
+        "pruned_sec_per_iter": pruned_sec,
+        "ratio": pruned_sec / dense_sec,
+        "block_ratios": [p / d for p, d in zip(seconds["pruned"], seconds["dense"])],
+    }
 
 
-def summarise(models: dict[str, nn.Module], evaluation: Evaluation, sec_per_iter: float) -> dict:
+def summarise(models: dict[str, nn.Module], evaluation: Evaluation, sec_per_iter: float | None) -> dict:
     params = sum(count_params(m) for m in models.values())
     widths = {
         n: [layer.out_features for layer in m.modules() if isinstance(layer, nn.Linear)] for n, m in models.items()
@@ -90,9 +110,11 @@ def _reinitialise(models: dict[str, nn.Module], seed: int) -> None:
                 layer.reset_parameters()
 
 
-def check_choices(target_name: str, scorers: list[str], selectors: list[str], retrain: list[str], preset: str):
-    """Fail on any unknown name before doing any work; returns the target."""
+def check_choices(target_name: str, scorers: list[str], selectors: list[str], retrain: list[str], options: RunOptions):
+    """Fail on any unknown name or target option before doing any work; returns the target."""
+    preset = options.preset
     target = plugins.get_target(target_name)
+    parse_options(options_of(target), options.target_options, target_name)
     for name in scorers:
         plugins.get_scorer(name)
     for name in selectors:
@@ -197,7 +219,7 @@ def teacher_for(options: RunOptions, dense: dict[str, nn.Module]) -> dict[str, n
 
 def run(cfg: RunConfig) -> dict:
     """Run the whole pipeline; returns the report (also written to ``cfg.out``)."""
-    check_choices(cfg.target, [cfg.scorer], [cfg.selector], [cfg.retrain], cfg.options.preset)
+    check_choices(cfg.target, [cfg.scorer], [cfg.selector], [cfg.retrain], cfg.options)
     target = plugins.get_target(cfg.target)
     budget = Budget(width=cfg.width, keep=cfg.keep, allocation=cfg.allocation, round_to=cfg.round_to)
     if cfg.quantize is not None:
@@ -221,9 +243,9 @@ def run(cfg: RunConfig) -> dict:
     )
     pruned_eval = task.evaluate(pruned) if main else None
 
-    console.log("timing one training step of each model")
-    dense_sec = measure_step_time(task, dense, cfg.timing_steps)
-    pruned_sec = measure_step_time(task, pruned, cfg.timing_steps)
+    console.log("timing training steps of both models, interleaved")
+    timing = time_steps(task, dense, pruned, cfg.timing_steps)
+    dense_sec, pruned_sec = timing["dense_sec_per_iter"], timing["pruned_sec_per_iter"]
     if not main:
         barrier()  # wait for the main process's report
         return {}
@@ -249,11 +271,12 @@ def run(cfg: RunConfig) -> dict:
         "pruned_before_retrain": pruned_at_cut.metrics,
         "pruned": summarise(pruned, pruned_eval, pruned_sec),
         "training": {"dense": None if dense_train is None else asdict(dense_train), "pruned": asdict(pruned_train)},
+        "timing": timing,
         "files": files,
     }
     report["ratios"] = {
         "params": report["pruned"]["params"] / report["dense"]["params"],
-        "sec_per_iter": pruned_sec / dense_sec,
+        "sec_per_iter": timing["ratio"],
     }
     if "render_seconds" in dense_eval.metrics:
         report["ratios"]["render_seconds"] = (

@@ -33,7 +33,7 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 def write_report(out: Path, report: dict) -> None:
     write_json(out / "report.json", json_safe(report))
     dense, pruned, quantized = report["dense"], report["pruned"], report.get("quantized")
-    keys = [k for k in dense if k != "widths" and k in pruned]
+    keys = [k for k in dense if k not in ("widths", "views", "val") and k in pruned]
     stages = [dense, pruned] + ([quantized] if quantized else [])
     rows = [
         [
@@ -57,8 +57,11 @@ def write_report(out: Path, report: dict) -> None:
         markdown_table(
             ["model", "dense", "pruned"], [[n, dense["widths"][n], pruned["widths"][n]] for n in dense["widths"]]
         ),
-        f"\nBefore retraining, the pruned model scored: {_fmt(report['pruned_before_retrain'])}.\n",
+        "\nBefore retraining, the pruned model scored: "
+        f"{_fmt({k: v for k, v in report['pruned_before_retrain'].items() if k != 'views'})}.\n",
     ]
+    if dense.get("views"):
+        md.append(f"\nScored on {len(dense['views'])} test views: {', '.join(map(str, dense['views']))}.\n")
     if report.get("files"):
         md.append("\n" + "\n".join(f"![{f}]({f})" for f in report["files"] if f.endswith(".png")) + "\n")
     write_text(out / "report.md", "".join(md))

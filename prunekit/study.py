@@ -1,10 +1,12 @@
 """A sweep's cells turned into evidence: results.json, results.md with paired 95 % confidence intervals,
 and plots with error bars.
 
-Every pruned cell is paired by seed with the dense model trained for the same total number of iterations
-(the equal-budget baseline), so the seed-to-seed spread of the dense models cancels. Strategies are
-compared the same way, seed by seed. Collapsed runs are flagged and left out, never averaged in; a seed
-without a baseline is named, never dropped silently.
+Every pruned cell is paired by seed with its seed's dense model retrained exactly as the pruned one was
+(the equal-budget reference, see ``prunekit.sweep``), so the seed-to-seed spread of the dense models
+cancels. Strategies are compared the same way, seed by seed. A collapsed run (one the target flags as
+having learned nothing) is never dropped: it counts at the target's floor (``floor`` in its metrics: the
+score of a model that learned nothing, e.g. a constant colour's PSNR), and every table says how many runs
+collapsed beside the mean they enter. A seed without a reference is named, never dropped silently.
 """
 
 from __future__ import annotations
@@ -104,28 +106,53 @@ def read_cells(folder: Path) -> list[dict]:
 
 
 def equal_budget_baselines(cells: Path) -> list[dict]:
-    return [read_json(p) for p in sorted(cells.glob("dense-seed*-plus*.json"))]
+    """The equal-budget dense references (``dense-seed{S}-{mode}{N}.json``; ``-plus{N}`` in folders made
+    before the rule covered ``scratch``, which held fine-tuning references only)."""
+    found = []
+    for p in sorted(cells.glob("dense-seed*-*.json")):
+        row = read_json(p)
+        row.setdefault("retrain", "finetune")
+        found.append(row)
+    return found
 
 
-def _test(stage: dict, h: str) -> float | None:
-    return stage.get(h)
+def _test(stage: dict) -> dict | None:
+    return stage
 
 
-def _val(stage: dict, h: str) -> float | None:
-    return (stage.get("val") or {}).get(h)
+def _val(stage: dict) -> dict | None:
+    return stage.get("val")
 
 
-def _equal_budget(longer: list[dict], h: str, where=_test) -> dict[int, float]:
-    """Seed → score of the equal-budget dense models that did not collapse (test views unless ``where``)."""
-    found = {r["seed"]: where(r, h) for r in longer if not r.get("collapsed")}
-    return {s: v for s, v in found.items() if v is not None}
+def score(metrics: dict, h: str) -> float | None:
+    """The headline of one evaluation; a collapsed model counts at the target's floor (what a model that
+    learned nothing scores) when the evaluation names one."""
+    if metrics.get("collapsed") and metrics.get("floor") is not None:
+        return metrics["floor"]
+    return metrics.get(h)
+
+
+def _equal_budget(longer: list[dict], h: str, where=_test, mode: str = "finetune") -> dict[int, float]:
+    """Seed → score of the equal-budget dense references of retrain ``mode`` (test views unless ``where``)."""
+    found = {r["seed"]: where(r) for r in longer if r["retrain"] == mode}
+    return {s: score(m, h) for s, m in found.items() if m and score(m, h) is not None}
 
 
 def _by_seed(group: list[dict], h: str, where=_test, stage: str = "pruned") -> dict[int, float]:
-    """Seed → score of the cells that did not collapse and have one (``where``: test or val views;
-    ``stage``: "pruned" after retraining, "pruned_before_retrain" right after surgery)."""
-    found = {r["seed"]: where(r[stage], h) for r in group if not r["collapsed"] and r.get(stage)}
-    return {s: v for s, v in found.items() if v is not None}
+    """Seed → score of every cell evaluated there, collapsed ones at the floor (``where``: test or val
+    views; ``stage``: "pruned" after retraining, "pruned_before_retrain" right after surgery)."""
+    found = {r["seed"]: where(r[stage]) for r in group if r.get(stage)}
+    return {s: score(m, h) for s, m in found.items() if m and score(m, h) is not None}
+
+
+def collapsed_seeds(group: list[dict], where=_test, stage: str = "pruned") -> list[int]:
+    """The seeds whose model collapsed at ``stage`` (its own flag: a cut can collapse and recover)."""
+    return sorted(r["seed"] for r in group if r.get(stage) and (where(r[stage]) or {}).get("collapsed"))
+
+
+def _collapse_text(group: list[dict], stage: str = "pruned") -> str:
+    evaluated = sum(1 for r in group if r.get(stage))
+    return f"{len(collapsed_seeds(group, stage=stage))}/{evaluated}"
 
 
 def _paired(a: dict[int, float], b: dict[int, float]) -> Interval:
@@ -226,10 +253,31 @@ def compare(a: Path, b: Path, strategy: str | None = None, versus: str | None = 
     )
 
 
+def _cell_ratio(r: dict) -> float:
+    """Pruned ÷ dense seconds per step, both timed in this cell in alternating blocks (cells made before
+    that: the pruned time over the seed's dense time, measured once)."""
+    if r.get("timing"):
+        return r["timing"]["ratio"]
+    return r["pruned"]["sec_per_iter"] / r["dense"]["sec_per_iter"]
+
+
 def _step_ratio(group: list[dict]) -> float:
-    """Median over cells of pruned ÷ dense seconds per step, both timed in the same cell, one after the
-    other, so that drift of the machine between cells cancels."""
-    return _median([r["pruned"]["sec_per_iter"] / r["dense"]["sec_per_iter"] for r in group])
+    """Median over cells of the in-cell step ratio."""
+    return _median([_cell_ratio(r) for r in group])
+
+
+def _ratio_text(group: list[dict]) -> str:
+    """The median in-cell step ratio with its range over cells."""
+    ratios = [_cell_ratio(r) for r in group]
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}"
+    return f"{_median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def _dense_sec(rows: list[dict]) -> float:
+    """The dense model's seconds per step: the median of its in-cell timings (else its seed's timing)."""
+    timed = [r["timing"]["dense_sec_per_iter"] for r in rows if r.get("timing")]
+    return _median(timed) if timed else _median([r["dense"]["sec_per_iter"] for r in rows])
 
 
 def write_results(out: Path, rows: list[dict]) -> None:
@@ -242,10 +290,11 @@ def write_results(out: Path, rows: list[dict]) -> None:
         return
     h = rows[0]["headline"]
     longer = equal_budget_baselines(out / "cells")
-    equal = _equal_budget(longer, h)
-    equal_val = _equal_budget(longer, h, _val)
+    modes = sorted({r["retrain"] for r in rows})
+    equal = {m: _equal_budget(longer, h, mode=m) for m in modes}
+    equal_val = {m: _equal_budget(longer, h, _val, m) for m in modes}
     by = groups(rows)
-    deltas = {key: _paired(_by_seed(g, h), equal) for key, g in by.items()}
+    deltas = {key: _paired(_by_seed(g, h), equal[key[1]]) for key, g in by.items()}
 
     setup = out / "sweep.json"
     shared = ", ".join(f"{k} `{v}`" for k, v in read_json(setup).items() if k != "target") if setup.exists() else ""
@@ -253,18 +302,24 @@ def write_results(out: Path, rows: list[dict]) -> None:
     if shared:
         md.append(f"Settings: {shared}.\n\n")
     md.append(
-        "Δ is paired by seed with the dense model trained for the same total iterations; the interval is a "
-        f"{LEVEL:.0%} paired-t confidence interval over seeds, and * marks one that excludes zero. "
+        "Δ is paired by seed with the same seed's dense model retrained exactly as the pruned one was (same "
+        "steps, schedule, fresh optimizer and batches; `scratch` from a fresh initialisation); the interval is "
+        f"a {LEVEL:.0%} paired-t confidence interval over seeds, and * marks one that excludes zero. "
         "Scores are on the test views unless a column says val (validation views, where settings are chosen). "
-        "Step ÷ dense is the median over cells of the pruned model's seconds per training step over the dense "
-        "model's, both timed in the same cell. Collapsed runs are left out and counted.\n\n"
+        "Step ÷ dense is the median over cells (range in brackets) of the pruned model's seconds per training "
+        "step over the dense model's, both timed in the same cell in alternating blocks. A collapsed run "
+        "(one that learned nothing) counts at the floor, the score of a constant prediction, and the "
+        "collapsed column says how many of the runs in each mean did.\n\n"
     )
-    if equal:
+    views = _views(rows)
+    if views:
+        md.append(views)
+    if any(equal.values()):
         md.append(_summary(by, deltas, h))
     md.append(f"\n## Every setting\n\n{_settings_table(rows, by, deltas, longer, equal, equal_val)}")
     if not longer:
         md.append("\nNo equal-budget dense model in this folder: the paired Δ columns are empty.\n")
-    unpaired = sorted({r["seed"] for r in rows if not r["collapsed"] and r["seed"] not in equal})
+    unpaired = sorted({r["seed"] for r in rows if r["seed"] not in equal[r["retrain"]]})
     if longer and unpaired:
         md.append(
             f"\n**Seeds without an equal-budget dense model: {', '.join(map(str, unpaired))}.** Their cells "
@@ -304,11 +359,13 @@ def write_trend(folders: list[Path], out: Path) -> None:
         if not rows or not longer:
             raise BadInput(f"{folder} holds no finished cell with an equal-budget dense model")
         h = rows[0]["headline"]
-        equal = _equal_budget(longer, h)
+        equal = _equal_budget(longer, h)  # fine-tuning references: the trend is over fine-tuned cells
         deltas = {
-            key: {s: v - equal[s] for s, v in _by_seed(g, h).items() if s in equal} for key, g in groups(rows).items()
+            key: {s: v - equal[s] for s, v in _by_seed(g, h).items() if s in equal}
+            for key, g in groups(rows).items()
+            if key[1] == "finetune"
         }
-        sweeps.append((longer[0]["iters"], equal, deltas))
+        sweeps.append((next(r["iters"] for r in longer if r["retrain"] == "finetune"), equal, deltas))
     sweeps.sort(key=lambda sweep: sweep[0])
     lengths = [iters for iters, _, _ in sweeps]
     if len(set(lengths)) < len(lengths):
@@ -394,21 +451,27 @@ def _trend_plot(out: Path, lengths: list[int], found: dict[tuple, list[Interval]
 
 
 def _summary(by: dict, deltas: dict[tuple, Interval], h: str) -> str:
-    """One line per budget and retrain mode, one column per strategy: the paired Δ (test views)."""
+    """One line per budget and retrain mode, one column per strategy: the paired Δ (test views), with the
+    runs that collapsed (counted at the floor) named beside it."""
     names = sorted({name for _, _, name in by})
     lines = sorted({(budget, mode) for budget, mode, _ in by})
     table = []
     for budget, mode in lines:
-        cells = [deltas[(budget, mode, n)] if (budget, mode, n) in by else None for n in names]
-        ratio = _step_ratio([r for (b, m, _), g in by.items() if (b, m) == (budget, mode) for r in g])
-        table.append(
-            [budget, mode]
-            + ["" if ci is None else "no pair" if not ci.n else _with_n(ci) for ci in cells]
-            + [f"{ratio:.2f}"]
-        )
+        cells = []
+        for n in names:
+            group = by.get((budget, mode, n))
+            if group is None:
+                cells.append("")
+                continue
+            ci = deltas[(budget, mode, n)]
+            bad = collapsed_seeds(group)
+            text = "no pair" if not ci.n else _with_n(ci)
+            cells.append(text + (f"; **{len(bad)}/{len(group)} collapsed**" if bad else ""))
+        ratio = _ratio_text([r for (b, m, _), g in by.items() if (b, m) == (budget, mode) for r in g])
+        table.append([budget, mode, *cells, ratio])
     return (
         f"## Summary: Δ{h} vs the equal-budget dense model (test views, mean [95 % CI], n seeds)\n\n"
-        + markdown_table(["budget", "retrain", *names, "step ÷ dense"], table)
+        + markdown_table(["budget", "retrain", *names, "step ÷ dense (range over cells)"], table)
     )
 
 
@@ -416,53 +479,65 @@ def _with_n(ci: Interval) -> str:
     return ci.text(2) + (f" (n={ci.n})" if ci.n > 1 else "")  # one seed says so itself
 
 
+def _views(rows: list[dict]) -> str:
+    """Which views the scores were computed on, when the target names them."""
+    found = []
+    for label, pick in (("test", _test), ("validation", _val)):
+        names = next(
+            ((pick(r["pruned"]) or {}).get("views") for r in rows if (pick(r["pruned"]) or {}).get("views")), None
+        )
+        if names:
+            found.append(f"{label} views ({len(names)}): {', '.join(map(str, names))}")
+    return ("Scored on " + "; ".join(found) + ".\n\n") if found else ""
+
+
 def _settings_table(rows, by, deltas, longer, equal, equal_val) -> str:
     h = rows[0]["headline"]
-    reports_collapse = any("collapsed" in r["pruned"] for r in rows)
-    with_val = bool(equal_val) and any("val" in r["pruned"] for r in rows)
+    with_val = any(equal_val.values()) and any("val" in r["pruned"] for r in rows)
     dense = {r["seed"]: r["dense"] for r in rows}
     d0 = next(iter(dense.values()))
-    d_minutes = _median([d["sec_per_iter"] for d in dense.values()]) * 1e5 / 60
+    d_minutes = _dense_sec(rows) * 1e5 / 60
 
     header = ["strategy", "budget", "retrain", "params", "MB (fp32)", "min / 100k iters (median)", "step ÷ dense"]
     header += [f"{h} mean ± std", f"Δ{h} vs equal-budget dense, paired, mean [95 % CI]"]
     header += [f"Δ{h} (val)"] if with_val else []
-    header += ["seeds"] + (["collapsed (excluded)"] if reports_collapse else [])
+    header += ["seeds", "collapsed (at the floor)"]
 
     def line(name, budget, mode, params, mb, minutes, ratio, values, delta, delta_val, seeds, collapsed):
-        quality = _mean_std_text(values) if values else "all collapsed"
         return (
-            [name, budget, mode, params, mb, minutes, ratio, quality, delta]
+            [name, budget, mode, params, mb, minutes, ratio, _mean_std_text(values) if values else "", delta]
             + ([delta_val] if with_val else [])
-            + [seeds]
-            + ([collapsed] if reports_collapse else [])
+            + [seeds, collapsed]
         )
 
-    d_ok = [d[h] for d in dense.values() if not d.get("collapsed")]
+    d_scores = [score(d, h) for d in dense.values()]
     d_bad = sum(bool(d.get("collapsed")) for d in dense.values())
-    table = [line("dense", "—", "—", d0["params"], d0["size_mb"], d_minutes, "1", d_ok, "", "", len(dense), d_bad)]
-    if longer:
-        ok = [r[h] for r in longer if not r.get("collapsed")]
-        gain = paired_ci(equal[s] - dense[s][h] for s in equal if s in dense and not dense[s].get("collapsed"))
+    table = [line("dense", "—", "—", d0["params"], d0["size_mb"], d_minutes, "1", d_scores, "", "", len(dense), d_bad)]
+    for mode in sorted(equal):
+        refs = [r for r in longer if r["retrain"] == mode]
+        if not refs:
+            continue
+        gain = paired_ci(equal[mode][s] - score(dense[s], h) for s in equal[mode] if s in dense)
+        what = "fine-tuned" if mode == "finetune" else "trained from scratch"
         table.append(
             line(
-                f"dense, {longer[0]['iters']} iterations (equal budget)",
+                f"dense, {what} {refs[0].get('retrain_iters', refs[0]['iters'])} it. (equal budget, "
+                f"{refs[0]['iters']} it. in all)",
                 "—",
-                "—",
+                mode,
                 d0["params"],
                 d0["size_mb"],
                 d_minutes,
                 "1",
-                ok,
+                list(equal[mode].values()),
                 f"{gain.text()} (vs dense)",
                 "",
-                len(longer),
-                len(longer) - len(ok),
+                len(refs),
+                sum(bool(r.get("collapsed")) for r in refs),
             )
         )
     for key, group in sorted(by.items()):
         budget, mode, name = key
-        ok = [r for r in group if not r["collapsed"]]
         delta = deltas[key]
         seeds = f"{delta.n} of {len(group)}" if delta.n != len(group) else str(len(group))
         table.append(
@@ -473,12 +548,12 @@ def _settings_table(rows, by, deltas, longer, equal, equal_val) -> str:
                 group[0]["pruned"]["params"],
                 group[0]["pruned"]["size_mb"],
                 _median([r["pruned"]["sec_per_iter"] for r in group]) * 1e5 / 60,
-                f"{_step_ratio(group):.3f}",
-                [r["pruned"][h] for r in ok],
+                _ratio_text(group),
+                list(_by_seed(group, h).values()),
                 delta.text(3),
-                _paired(_by_seed(group, h, _val), equal_val).text(3) if with_val else "",
+                _paired(_by_seed(group, h, _val), equal_val[mode]).text(3) if with_val else "",
                 seeds,
-                len(group) - len(ok),
+                _collapse_text(group),
             )
         )
     return markdown_table(header, table)
@@ -489,10 +564,10 @@ def _quantized(by: dict, h: str) -> str:
     paired with the same model unquantized."""
     table = []
     for (budget, mode, name), group in sorted(by.items()):
-        quantized = [r for r in group if r.get("quantized") and not r["collapsed"]]
+        quantized = [r for r in group if r.get("quantized")]
         if not quantized:
             continue
-        q = {r["seed"]: r["quantized"][h] for r in quantized}
+        q = {r["seed"]: score(r["quantized"], h) for r in quantized}
         size = _median([r["quantized"]["size_on_disk_mb"] for r in quantized])
         table.append(
             [budget, mode, name, quantized[0]["quantized"]["mode"], f"{size:.3f}", _mean_std_text(list(q.values()))]
@@ -507,7 +582,8 @@ def _quantized(by: dict, h: str) -> str:
 
 def _at_cut(by: dict, h: str) -> str:
     """Each strategy right after surgery and after retraining, on the seeds evaluated at both, and the
-    coreset − top-k difference at both moments: a lower error at the cut need not survive retraining."""
+    coreset − top-k difference at both moments. A model that collapsed at the cut counts at the floor, and
+    the table says how many did: a difference between two near-blank cuts explains nothing."""
     cut = "pruned_before_retrain"
     table, versus = [], []
     for (budget, mode, name), group in sorted(by.items()):
@@ -516,7 +592,15 @@ def _at_cut(by: dict, h: str) -> str:
             continue
         end = {s: v for s, v in _by_seed(group, h).items() if s in at}
         table.append(
-            [budget, mode, name, _mean_std_text(list(at.values())), _mean_std_text(list(end.values())), len(at)]
+            [
+                budget,
+                mode,
+                name,
+                _mean_std_text(list(at.values())),
+                _collapse_text(group, cut),
+                _mean_std_text(list(end.values())),
+                len(at),
+            ]
         )
         scorer, selector = name.split("/")
         rival = by.get((budget, mode, f"{scorer}/topk"))
@@ -524,20 +608,30 @@ def _at_cut(by: dict, h: str) -> str:
             rival_at = _by_seed(rival, h, stage=cut)
             seeds = set(at) & set(rival_at)
             rival_end = {s: v for s, v in _by_seed(rival, h).items() if s in seeds}
+            both = [r for r in group + rival if r["seed"] in seeds]
             versus.append(
                 [
                     budget,
                     mode,
                     f"{name} − {scorer}/topk",
                     _paired(at, rival_at).text(3),
+                    _collapse_text(both, cut),
                     _paired({s: end[s] for s in seeds if s in end}, rival_end).text(3),
                     len(seeds),
                 ]
             )
-    md = f"\n## Right after surgery and after retraining ({h}, test views, same seeds)\n\n"
-    md += markdown_table(["budget", "retrain", "strategy", "at the cut", "after retraining", "seeds"], table)
+    md = (
+        f"\n## Right after surgery and after retraining ({h}, test views, same seeds)\n\n"
+        "A cut that collapsed (renders nothing better than a constant) counts at the floor.\n\n"
+    )
+    md += markdown_table(
+        ["budget", "retrain", "strategy", "at the cut", "collapsed at the cut", "after retraining", "seeds"], table
+    )
     if versus:
-        md += "\n" + markdown_table(["budget", "retrain", "A − B", "at the cut", "after retraining", "seeds"], versus)
+        md += "\n" + markdown_table(
+            ["budget", "retrain", "A − B", "at the cut", "collapsed at the cut (A and B)", "after retraining", "seeds"],
+            versus,
+        )
     return md
 
 
@@ -547,7 +641,7 @@ def _failures(failed: list[dict]) -> str:
     )
 
 
-def plots(out: Path, rows: list[dict], equal: dict[int, float]) -> None:
+def plots(out: Path, rows: list[dict], equal: dict[str, dict[int, float]]) -> None:
     """{headline}_vs_params.png (mean ± std), delta_vs_params.png (paired Δ with 95 % CIs),
     time_vs_params.png (medians), render_grid.png (one seed's previews)."""
     import matplotlib
@@ -558,9 +652,8 @@ def plots(out: Path, rows: list[dict], equal: dict[int, float]) -> None:
     h = rows[0]["headline"]
     series: dict[tuple[str, str], dict[int, list[dict]]] = {}
     for r in rows:
-        if not r["collapsed"]:
-            series.setdefault((strategy(r), r["retrain"]), {}).setdefault(r["pruned"]["params"], []).append(r)
-    x_label = "parameters (coarse + fine)" if rows[0]["target"] == "nerf" else "parameters"
+        series.setdefault((strategy(r), r["retrain"]), {}).setdefault(r["pruned"]["params"], []).append(r)
+    x_label = "parameters (all networks of a model)"
 
     def figure(name: str, ylabel: str, draw) -> None:
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -576,13 +669,13 @@ def plots(out: Path, rows: list[dict], equal: dict[int, float]) -> None:
         plt.close(fig)
 
     def quality(ax) -> None:
-        dense = [r["dense"][h] for r in rows if not r["dense"].get("collapsed")]
+        dense = [score(r["dense"], h) for r in rows]
         if dense:
             ax.errorbar([rows[0]["dense"]["params"]], [np.mean(dense)], yerr=[np.std(dense)], fmt="k*", ms=12)
         for (name, mode), points in sorted(series.items()):
             xs = sorted(points)
-            ys = [np.mean([r["pruned"][h] for r in points[x]]) for x in xs]
-            es = [np.std([r["pruned"][h] for r in points[x]]) for x in xs]
+            ys = [np.mean([score(r["pruned"], h) for r in points[x]]) for x in xs]
+            es = [np.std([score(r["pruned"], h) for r in points[x]]) for x in xs]
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{name} ({mode})")
 
     def delta(ax) -> None:
@@ -590,21 +683,22 @@ def plots(out: Path, rows: list[dict], equal: dict[int, float]) -> None:
         for (name, mode), points in sorted(series.items()):
             xs, ys, lo, hi = [], [], [], []
             for x in sorted(points):
-                ci = paired_ci(r["pruned"][h] - equal[r["seed"]] for r in points[x] if r["seed"] in equal)
+                ref = equal.get(mode, {})
+                ci = paired_ci(score(r["pruned"], h) - ref[r["seed"]] for r in points[x] if r["seed"] in ref)
                 if ci.n > 1:
                     xs.append(x), ys.append(ci.mean), lo.append(ci.mean - ci.low), hi.append(ci.high - ci.mean)
             if xs:
                 ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=f"{name} ({mode})")
 
     def timing(ax) -> None:
-        ax.plot([rows[0]["dense"]["params"]], [_median([r["dense"]["sec_per_iter"] for r in rows])], "k*", ms=12)
+        ax.plot([rows[0]["dense"]["params"]], [_dense_sec(rows)], "k*", ms=12)
         for (name, mode), points in sorted(series.items()):
             xs = sorted(points)
             ys = [_median([r["pruned"]["sec_per_iter"] for r in points[x]]) for x in xs]
             ax.plot(xs, ys, "o-", label=f"{name} ({mode})")
 
     figure(f"{h}_vs_params.png", f"{h} (mean ± std over seeds; ★ dense)", quality)
-    if equal:
+    if any(equal.values()):
         figure("delta_vs_params.png", f"Δ{h} vs equal-budget dense (95 % CI)", delta)
     figure("time_vs_params.png", "s / training iteration (median; ★ dense)", timing)
     _render_grid(out, rows, plt)

@@ -3,13 +3,19 @@
 One dense model is trained per seed and reused by every cell of that seed. Each finished cell is a JSON
 file under ``cells/``, so an interrupted sweep resumes where it stopped. Every strategy gets the same
 retraining budget. Tables, confidence intervals and plots are made by ``prunekit.study``.
+
+The fairness rule, one rule: every pruned model is compared with its seed's dense model **retrained
+exactly as the pruned one was after the cut** — the same ``retrain_stage`` call, so the same retrain mode
+(fine-tuning continues the trained weights, ``scratch`` re-initialises them), the same number of steps,
+the same fresh Adam, learning-rate schedule and batch stream. The dense model itself is its own teacher,
+so the reference never distils. Step time is measured inside every cell, dense and pruned in alternating
+blocks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -22,11 +28,11 @@ from prunekit.pipeline import (
     check_choices,
     dense_stage,
     load_models,
-    measure_step_time,
     prune_stage,
     retrain_stage,
     summarise,
     teacher_for,
+    time_steps,
 )
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
@@ -36,7 +42,9 @@ from prunekit.visuals import write_png
 
 # Bumped when training changes what a cell means, so an older folder is never resumed into a mix.
 # 2: fine-tuning has its own batch stream and no centre-crop warm-up.
-PROTOCOL = 2
+# 3: the equal-budget reference is retrained as the pruned models are (fresh Adam; scratch from scratch);
+#    step time interleaved inside each cell; test views spread over the whole test set.
+PROTOCOL = 3
 
 
 @dataclass
@@ -51,7 +59,7 @@ class SweepConfig:
     refit: bool = False
     options: RunOptions = field(default_factory=RunOptions)
     out: Path = Path("runs/sweep")
-    timing_steps: int = 10
+    timing_steps: int = 30  # timed steps of each model per cell, in alternating blocks
     evaluate_at_cut: bool = False  # also evaluate each pruned model before retraining (costs one evaluation)
     quantize: str | None = None  # also evaluate each retrained model quantized (int8, fp16, bf16)
     equal_budget: bool = True  # also train each dense model for the retraining budget (the fair reference)
@@ -95,7 +103,7 @@ def cells(cfg: SweepConfig) -> list[Cell]:
 def run_sweep(cfg: SweepConfig, executor: Executor | None = None) -> list[dict]:
     """Every cell not already in ``cfg.out/cells``, run by ``executor`` (default: in this process);
     the rows are written here, by the driver, as each finishes."""
-    check_choices(cfg.target, cfg.scorers, cfg.selectors, cfg.retrain, cfg.options.preset)
+    check_choices(cfg.target, cfg.scorers, cfg.selectors, cfg.retrain, cfg.options)
     if cfg.quantize is not None:
         check_mode(cfg.quantize)
     if not cfg.budgets or not cfg.seeds:
@@ -118,7 +126,7 @@ def run_sweep(cfg: SweepConfig, executor: Executor | None = None) -> list[dict]:
 
 
 def needs_baseline(cfg: SweepConfig, seed: int, target) -> bool:
-    return cfg.equal_budget and not baseline_path(cfg, seed, target).exists()
+    return cfg.equal_budget and any(not baseline_path(cfg, seed, mode, target).exists() for mode in cfg.retrain)
 
 
 _TASK: dict[tuple, object] = {}  # the last task set up in this process: its cells reuse its loaded data
@@ -140,23 +148,26 @@ def prepare_seed(cfg: SweepConfig, seed: int, with_cells: bool = True) -> dict:
     target = plugins.get_target(cfg.target)
     task = task_for(cfg, seed)
     dense, _ = dense_stage(task, seed, cfg.out / f"dense-seed{seed}", resume=True)
-    baseline = None
-    if needs_baseline(cfg, seed, target):
-        baseline = {"file": baseline_path(cfg, seed, target).name, "row": equal_budget_dense(task, seed, cfg)}
+    baselines = [
+        {"file": baseline_path(cfg, seed, mode, target).name, "row": equal_budget_dense(task, seed, cfg, mode)}
+        for mode in cfg.retrain
+        if cfg.equal_budget and not baseline_path(cfg, seed, mode, target).exists()
+    ]
     dense_row = dense_summary(cfg, task, dense, cfg.out / f"dense-seed{seed}") if with_cells else None
-    return {"seed": seed, "dense": dense_row, "baseline": baseline}
+    return {"seed": seed, "dense": dense_row, "baselines": baselines}
 
 
 def dense_summary(cfg: SweepConfig, task, dense: dict, folder: Path) -> dict:
-    """The dense models' evaluation and step time, kept beside them (``evaluation.json``) so that a later
-    sweep into the same folder (more strategies, more budgets) does not evaluate them again."""
+    """The dense models' evaluation, kept beside them (``evaluation.json``) so that a later sweep into the
+    same folder (more strategies, more budgets) does not evaluate them again. Their step time is measured
+    in every cell, beside the pruned models'."""
     path = folder / "evaluation.json"
     weights = _digest([folder / f"{name}.safetensors" for name in sorted(dense)])
     kept = read_json(path) if path.exists() else {}
     row = kept.get("row") if kept.get("weights") == weights else None  # retrained models are evaluated anew
     missing = row is None or (cfg.validation and "val" not in row)
     if row is None:
-        row = summarise(dense, task.evaluate(dense), measure_step_time(task, dense, cfg.timing_steps))
+        row = summarise(dense, task.evaluate(dense), None)  # timed in each cell instead
     if cfg.validation and "val" not in row:
         row["val"] = task.evaluate(dense, split="val").metrics
     if missing:
@@ -182,6 +193,7 @@ def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
     teacher = teacher_for(cfg.options, dense)
     retrain_stage(task, pruned, cell.mode, task.retrain_iters, folder, True, cell.seed, teacher)
     evaluation = task.evaluate(pruned)
+    timing = time_steps(task, dense, pruned, cfg.timing_steps)
     row = {
         "id": cell.id,
         "target": cfg.target,
@@ -196,7 +208,8 @@ def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
         "prune_seconds": seconds,
         "dense": prepared["dense"],
         "pruned_before_retrain": at_cut,
-        "pruned": summarise(pruned, evaluation, measure_step_time(task, pruned, cfg.timing_steps)),
+        "pruned": summarise(pruned, evaluation, timing["pruned_sec_per_iter"]),
+        "timing": timing,
     }
     if cfg.validation:
         row["pruned"]["val"] = task.evaluate(pruned, split="val").metrics
@@ -222,8 +235,8 @@ class Recorder:
         self.cfg, self.total, self.done, self.failed = cfg, total, 0, 0
 
     def seed_ready(self, prepared: dict) -> None:
-        if prepared["baseline"] is not None:
-            write_json(self.cfg.out / "cells" / prepared["baseline"]["file"], json_safe(prepared["baseline"]["row"]))
+        for baseline in prepared["baselines"]:
+            write_json(self.cfg.out / "cells" / baseline["file"], json_safe(baseline["row"]))
 
     def cell_done(self, row: dict, running: int = 0) -> None:
         preview = row.pop("preview", None)
@@ -285,6 +298,7 @@ def settings(cfg: SweepConfig) -> dict:
         "distill": o.distill,
         "finetune_schedule": o.finetune_schedule,
         "precision": o.precision,
+        "target_options": o.target_options,
         "quantize": cfg.quantize,
     }
 
@@ -313,28 +327,30 @@ def check_settings(cfg: SweepConfig) -> None:
     write_json(path, now)
 
 
-def baseline_path(cfg: SweepConfig, seed: int, target) -> Path:
-    """Where the equal-budget dense model's row of ``seed`` lives (its iterations are in the name)."""
-    extra = iterations(cfg.options, target.presets[cfg.options.preset])[1]
-    return cfg.out / "cells" / f"dense-seed{seed}-plus{extra}.json"
+def baseline_path(cfg: SweepConfig, seed: int, mode: str, target) -> Path:
+    """Where the equal-budget dense model's row of ``seed`` and retrain ``mode`` lives (its retraining
+    steps are in the name)."""
+    steps = iterations(cfg.options, target.presets[cfg.options.preset])[1]
+    return cfg.out / "cells" / f"dense-seed{seed}-{mode}{steps}.json"
 
 
-def equal_budget_dense(task, seed: int, cfg: SweepConfig) -> dict:
-    """The dense model trained for as many more iterations as every pruned one is retrained.
-
-    Fine-tuning gives a pruned model extra iterations; comparing it with this, not with the dense model
-    it was cut from, measures what pruning itself costs. The driver stores the row as
-    cells/dense-seed{S}-plus{N}.json.
+def equal_budget_dense(task, seed: int, cfg: SweepConfig, mode: str) -> dict:
+    """The seed's dense models retrained as every pruned model of this seed and ``mode`` is: the same
+    ``retrain_stage`` call (steps, fresh Adam, schedule, batch stream, re-initialisation for "scratch"),
+    without a teacher. Comparing a pruned model with this, not with the dense model it was cut from,
+    measures what pruning itself costs. The driver stores the row as cells/dense-seed{S}-{mode}{N}.json.
     """
-    extra = task.retrain_iters
-    folder = cfg.out / "work" / f"dense-seed{seed}-plus{extra}"
-    folder.mkdir(parents=True, exist_ok=True)
-    state = folder / "train_state.safetensors"
-    if not state.exists():
-        shutil.copyfile(cfg.out / f"dense-seed{seed}" / "train_state.safetensors", state)
-    models = task.build(seed)
-    task.train(models, task.iters + extra, state, True, "dense (equal budget)", phase="dense")
-    row = {"seed": seed, "iters": task.iters + extra, **task.evaluate(models).metrics}
+    dense = load_models(task, cfg.out / f"dense-seed{seed}", seed)
+    folder = cfg.out / "work" / f"dense-seed{seed}-{mode}{task.retrain_iters}"
+    stats = retrain_stage(task, dense, mode, task.retrain_iters, folder, True, seed)
+    total = task.retrain_iters + (task.iters if mode == "finetune" else 0)  # steps behind the final weights
+    row = {
+        "seed": seed,
+        "retrain": mode,
+        "retrain_iters": stats.iters,
+        "iters": total,
+        **task.evaluate(dense).metrics,
+    }
     if cfg.validation:
-        row["val"] = task.evaluate(models, split="val").metrics
+        row["val"] = task.evaluate(dense, split="val").metrics
     return row

@@ -6,7 +6,9 @@ A target (NeRF, digits, …) knows its data, models, training and metrics; ``pru
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +35,7 @@ class RunOptions:
     precision: str = "fp32"
     distill: float = 0.0  # weight of the dense teacher's outputs in the retraining loss; 0 = ground truth only
     finetune_schedule: str = "cosine"  # fine-tuning: cosine decay to 0.1x (chosen on val views), or "preset"
+    target_options: dict[str, str] = field(default_factory=dict)  # -O KEY=VALUE: read by the target alone
 
     def __post_init__(self) -> None:
         for flag, value in (("--iters", self.iters), ("--retrain-iters", self.retrain_iters)):
@@ -107,6 +110,7 @@ class Target(Protocol):
     name: str
     description: str
     presets: dict[str, dict]
+    options: type  # a dataclass of the target's own -O KEY=VALUE options, with their defaults
 
     def setup(self, options: RunOptions) -> Task: ...
 
@@ -116,3 +120,47 @@ def iterations(options: RunOptions, preset: dict) -> tuple[int, int]:
     dense = options.iters or preset["iters"]
     retrain = options.retrain_iters or (options.iters if options.iters else preset.get("retrain_iters", dense))
     return dense, retrain
+
+
+@dataclass
+class NoOptions:
+    """The options of a target that declares none."""
+
+
+def options_of(target) -> type:
+    """The dataclass of ``target``'s own options (``NoOptions`` when it declares none)."""
+    return getattr(target, "options", NoOptions)
+
+
+def parse_options(cls: type, given: dict[str, str], target: str):
+    """``cls`` (a dataclass of a target's own options) filled from ``-O KEY=VALUE`` strings, each cast to
+    its field's type; an unknown key or a value of the wrong type is a one-line error."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    types = typing.get_type_hints(cls)
+    values = {}
+    for key, text in given.items():
+        if key not in fields:
+            known = ", ".join(fields) or "none"
+            raise BadInput(f"-O {key}: the {target} target has no such option (its options: {known})")
+        kind = types[key]
+        try:
+            if kind is bool:
+                if str(text).lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                values[key] = str(text).lower() in ("true", "1")
+            else:
+                values[key] = kind(text)
+        except (TypeError, ValueError):
+            raise BadInput(f"-O {key}={text}: expected {kind.__name__}") from None
+    return cls(**values)
+
+
+def option_pairs(pairs: list[str]) -> dict[str, str]:
+    """``["factor=4", …]`` from the command line as {"factor": "4", …}."""
+    found = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"-O expects KEY=VALUE, got {pair!r}")
+        found[key.strip()] = value.strip()
+    return found

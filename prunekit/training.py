@@ -39,6 +39,9 @@ class TrainStats:
 _STREAM_SALT = {"dense": 0, "finetune": 0x5BD1E995, "scratch": 0x37A3D32A}
 
 
+WARMUP_STEPS = 3  # steps left out of the timing: allocations and kernel selection happen there
+
+
 def batch_seed(seed: int, step: int, phase: str = "dense") -> int:
     """The seed of one training step's batch, from (seed, phase, step) alone, so resumed runs replay it."""
     return ((seed * 1_000_003 + step) ^ _STREAM_SALT[phase]) & 0xFFFFFFFF
@@ -123,7 +126,7 @@ def train(
     resume: bool = False,
     checkpoint_every: int = 500,
     label: str = "training",
-    warmup: int = 3,
+    warmup: int = WARMUP_STEPS,
 ) -> TrainStats:
     """Adam on every parameter of ``models`` for ``iters`` steps. Seconds per step exclude ``warmup`` steps."""
     params = [p for m in models.values() for p in m.parameters()]

@@ -17,6 +17,22 @@ def _seed():
 
 
 @pytest.fixture
+def lego_official_100() -> Path:
+    path = SHARED / "lego_official_100"
+    if not (path / "transforms_test.json").exists():
+        pytest.skip("../shared/data/nerf_synthetic/lego_official_100 is not present")
+    return path
+
+
+@pytest.fixture
+def fern() -> Path:
+    path = SHARED.parent / "nerf_llff" / "fern"
+    if not (path / "poses_bounds.npy").exists():
+        pytest.skip("../shared/data/nerf_llff/fern is not present")
+    return path
+
+
+@pytest.fixture
 def lego_100() -> Path:
     path = SHARED / "lego_100"
     if not (path / "transforms_train.json").exists():

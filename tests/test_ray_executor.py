@@ -10,7 +10,7 @@ import time
 import pytest
 from cli import assert_one_line_error, prunekit
 
-TIMINGS = {"sec_per_iter", "prune_seconds", "render_seconds", "inference_seconds"}
+TIMINGS = {"sec_per_iter", "prune_seconds", "render_seconds", "inference_seconds", "timing"}
 
 
 def _sweep_args(out, *extra):

@@ -37,7 +37,7 @@ def test_tiny_nerf_sweep_and_resume(tmp_path):
         for stage in ("dense", "pruned"):
             assert {"params", "size_mb", "sec_per_iter", "psnr", "ssim"} <= set(r[stage])
         assert r["pruned"]["params"] < r["dense"]["params"]
-    assert (out / "cells" / "dense-seed0-plus2.json").exists()  # the equal-budget dense baseline
+    assert (out / "cells" / "dense-seed0-finetune2.json").exists()  # the equal-budget dense reference
     assert "equal budget" in (out / "results.md").read_text()
     for name in ("results.md", "psnr_vs_params.png", "time_vs_params.png", "render_grid.png"):
         assert (out / name).exists(), name
@@ -77,12 +77,12 @@ def test_sweep_bad_input(tmp_path):
     )
 
 
-def test_results_pair_by_seed_and_name_all_collapsed_groups(tmp_path):
+def test_results_pair_by_seed_and_count_collapsed_runs(tmp_path):
     from prunekit.files import write_json
     from prunekit.study import write_results
 
     def row(seed, selector, psnr, collapsed=False):
-        stage = {"params": 10, "size_mb": 4e-5, "sec_per_iter": 0.1, "psnr": psnr}
+        stage = {"params": 10, "size_mb": 4e-5, "sec_per_iter": 0.1, "psnr": psnr, "collapsed": collapsed}
         return {
             "id": f"w_out-{selector}-width8-finetune-seed{seed}",
             "target": "nerf",
@@ -108,7 +108,8 @@ def test_results_pair_by_seed_and_name_all_collapsed_groups(tmp_path):
     topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk"))
     assert "+0.500 [+0.500, +0.500] *" in topk  # paired: +0.5 on each seed, although the seeds' means differ by 2 dB
     coreset = next(line for line in md.splitlines() if line.startswith("| w_out/coreset"))
-    assert "all collapsed" in coreset and "nan" not in coreset
+    # collapsed runs are kept (these name no floor, so at their own 5 dB): −16 and −18
+    assert "-17.000 [" in coreset and coreset.rstrip(" |").endswith("2/2") and "nan" not in coreset
 
 
 def _cell(seed, scorer, selector, psnr):
@@ -187,11 +188,11 @@ def test_results_show_validation_step_ratio_and_the_cut_beside_retraining(tmp_pa
     write_results(tmp_path, rows)
     md = (tmp_path / "results.md").read_text()
     topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk | width 8"))
-    assert "| 0.400 |" in topk  # step ÷ dense: median of 0.05/0.1 and 0.03/0.1
+    assert "| 0.40 (0.30–0.50) |" in topk  # step ÷ dense: median (range) of 0.05/0.1 and 0.03/0.1
     assert "-0.400 [-1.671, +0.871]" in topk  # val: −0.5, −0.3 against 20.0
     assert (tmp_path / "cut_vs_retrained.png").exists()
     cut = next(line for line in md.splitlines() if "| w_out/coreset − w_out/topk |" in line)
-    assert "| +3.000 [+3.000, +3.000] * | +0.000 [-3.177, +3.177] | 2 |" in cut
+    assert "| +3.000 [+3.000, +3.000] * | 0/4 | +0.000 [-3.177, +3.177] | 2 |" in cut
     int8 = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune | w_out/topk | int8 |"))
     assert "| 0.500 | 20.000 ± 0.000 | -0.250 [-0.250, -0.250] * | 2 |" in int8
     summary = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune |"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from prunekit.hookspecs import hookimpl
 from prunekit.target import RunOptions
-from prunekit_nerf.presets import PRESETS
+from prunekit_nerf.presets import PRESETS, NerfOptions
 
 
 class NerfTarget:
     name = "nerf"
     description = "vanilla NeRF (coarse + fine 8x256 MLPs) on Blender, instant-ngp, LLFF or a built-in scene"
     presets = PRESETS
+    options = NerfOptions
 
     def setup(self, options: RunOptions):
         from prunekit_nerf.train import NerfTask  # heavy imports only when the target is used

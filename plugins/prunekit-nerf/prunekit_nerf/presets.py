@@ -1,6 +1,15 @@
 """Run sizes. ``smoke`` is for tests (seconds), ``demo`` for the README (minutes on 2 CPU cores),
 ``study`` the CPU-scale study of docs/results (24 + 24 samples, 1,000 + 300 iterations), ``paper`` the
-configuration of the paper (nerf-pytorch's Blender settings, 100k iterations)."""
+configuration of the paper (nerf-pytorch's Blender settings, 100k iterations). ``NerfOptions`` are the
+target's own ``-O KEY=VALUE`` options."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class NerfOptions:
+    factor: int = 8  # LLFF captures: read images_{factor}/ (8: the NeRF paper's resolution); never another
+
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(
@@ -48,4 +57,5 @@ PRESETS: dict[str, dict] = {
     ),
 }
 # the CPU-scale study: the demo's budget at the 24 + 24 samples a real 100×100 scene needs
-PRESETS["study"] = {**PRESETS["demo"], "coarse_samples": 24, "fine_samples": 24}
+# and 25 test views spread over the whole test set (every 8th of Blender's 200 official test views)
+PRESETS["study"] = {**PRESETS["demo"], "coarse_samples": 24, "fine_samples": 24, "max_test_views": 25}

@@ -14,11 +14,11 @@ from prunekit import training
 from prunekit.errors import BadInput
 from prunekit.files import atomic_write
 from prunekit.runtime import resolve_device, share
-from prunekit.target import Evaluation, RunOptions, iterations
+from prunekit.target import Evaluation, RunOptions, iterations, parse_options
 from prunekit_nerf.data import Scene, Split, load_scene
 from prunekit_nerf.field import NeRFField
 from prunekit_nerf.metrics import psnr, ssim
-from prunekit_nerf.presets import PRESETS
+from prunekit_nerf.presets import PRESETS, NerfOptions
 from prunekit_nerf.rays import orbit, view_rays
 from prunekit_nerf.render import RenderConfig, alphas, query, render_image, render_rays
 from prunekit_nerf.sampling import Draws, stratified
@@ -53,9 +53,19 @@ def centre_pixels(n_images: int, h: int, w: int, frac: float) -> torch.Tensor:
     return (torch.arange(n_images)[:, None] * (h * w) + pix[None, :]).reshape(-1)
 
 
-def _first(split: Split, n: int | None) -> Split:
-    n = len(split.images) if n is None else min(n, len(split.images))
-    return Split(split.images[:n], split.poses[:n], split.intrinsics[:n], split.names[:n], split.distortion)
+def spread_indices(total: int, n: int | None) -> list[int]:
+    """``n`` of ``total`` view indices spread evenly over the whole split (every ``total/n``-th view), never
+    the first ``n``: test cameras often follow a path (Blender's official test views circle the object), so
+    the first views cover only an arc of it."""
+    if n is None or n >= total:
+        return list(range(total))
+    return [i * total // n for i in range(n)]
+
+
+def spread(split: Split, n: int | None) -> Split:
+    idx = spread_indices(len(split.images), n)
+    names = [split.names[i] for i in idx] if split.names else [f"view {i}" for i in idx]
+    return Split(split.images[idx], split.poses[idx], split.intrinsics[idx], names, split.distortion)
 
 
 def collapsed(metrics: dict) -> bool:
@@ -63,7 +73,7 @@ def collapsed(metrics: dict) -> bool:
     return (
         metrics["opacity"] < COLLAPSE_OPACITY
         or metrics["spread_ratio"] < COLLAPSE_SPREAD
-        or metrics["psnr"] < metrics["constant_colour_psnr"] + COLLAPSE_MARGIN_DB
+        or metrics["psnr"] < metrics["floor"] + COLLAPSE_MARGIN_DB
     )
 
 
@@ -79,7 +89,10 @@ class NerfTask:
         self.distill = options.distill
         if self.autocast and not bf16_supported(self.device):
             raise BadInput(f"--precision bf16: this {self.device.type} has no bf16 support")
-        self.scene = load_scene(options.data, self.p["resolution"], self.p["views"], self.p["test_views"])
+        own = parse_options(NerfOptions, options.target_options, "nerf")
+        self.scene = load_scene(
+            options.data, self.p["resolution"], self.p["views"], self.p["test_views"], factor=own.factor
+        )
         self.finetune_schedule = options.finetune_schedule
         self.render = RenderConfig(
             self.p["coarse_samples"],
@@ -93,7 +106,7 @@ class NerfTask:
         self.crop = centre_pixels(len(train.images), h, w, self.p["precrop_frac"]).to(self.device)
         self.precrop = self.p["precrop_iters"] if self.scene.white_background else 0
         cap = self.p["max_test_views"]
-        self.views = {name: _first(self.scene.splits[name], cap) for name in ("test", "val")}
+        self.views = {name: spread(self.scene.splits[name], cap) for name in ("test", "val")}
         self.test = self.views["test"]
         mean_colour = train.images.reshape(-1, 3).mean(0)
         self.constant_psnr = {
@@ -230,9 +243,10 @@ class NerfTask:
             "render_seconds": seconds / len(preds),
             "opacity": float(np.mean(opacity)),
             "spread_ratio": spread,
-            "constant_colour_psnr": self.constant_psnr[split],
+            "floor": self.constant_psnr[split],  # the PSNR of the training images' mean colour everywhere
         }
         metrics["collapsed"] = collapsed(metrics)
+        metrics["views"] = list(views.names)  # which views every figure above was computed on
         return Evaluation(metrics, preds)
 
     def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:

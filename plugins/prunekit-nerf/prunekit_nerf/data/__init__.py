@@ -30,8 +30,11 @@ def detect(path: Path) -> str:
     )
 
 
-def load_scene(path: Path | None, resolution: int = 32, views: int = 24, test_views: int = 4) -> Scene:
-    """The scene at ``path`` (any supported format), or the built-in procedural scene if None."""
+def load_scene(
+    path: Path | None, resolution: int = 32, views: int = 24, test_views: int = 4, factor: int = llff.FACTOR
+) -> Scene:
+    """The scene at ``path`` (any supported format), or the built-in procedural scene if None; ``factor``
+    is the downscaling of an LLFF capture's images."""
     if path is None:
         scene, where = procedural.load(resolution, views, test_views), "built-in scene"
     else:
@@ -42,7 +45,7 @@ def load_scene(path: Path | None, resolution: int = 32, views: int = 24, test_vi
         elif kind == "transforms":
             scene = transforms.load(path if path.is_file() else path / "transforms.json")
         else:
-            scene = llff.load(path)
+            scene = llff.load(path, factor)
         where = str(path)
     scene.check(where)
     return scene

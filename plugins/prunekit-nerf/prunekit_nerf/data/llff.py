@@ -2,8 +2,11 @@
 
 Each row of poses_bounds.npy is a 3x5 matrix [R | t | (h, w, f)] in LLFF's (down, right, back) axes,
 then near and far depths. Poses are recentred on their average and scaled so the nearest depth is
-about 1/0.75; rays are rendered in NDC; every 8th view is held out (as in the NeRF paper). Training adds
-noise of std 1 to raw densities, as nerf-pytorch's LLFF configurations do.
+about 1/0.75; rays are rendered in NDC; every 8th view is held out for test (views 0, 8, 16, …, as in the
+NeRF paper). Training adds noise of std 1 to raw densities, as nerf-pytorch's LLFF configurations do.
+
+Settings are chosen on a validation split that is not the test split: the views halfway between two test
+views (4, 12, 20, …) are held out of training as well, so a 20-view capture trains on 15 views.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from prunekit_nerf.data.images import EXTENSIONS, read_images
 from prunekit_nerf.data.scene import Scene, Split
 
 HOLDOUT = 8
+FACTOR = 8  # the NeRF paper's LLFF resolution (images_8/)
 
 
 def _average_pose(poses: np.ndarray) -> np.ndarray:
@@ -33,7 +37,9 @@ def _average_pose(poses: np.ndarray) -> np.ndarray:
     return m
 
 
-def load(root: Path, factor: int | None = None) -> Scene:
+def load(root: Path, factor: int = FACTOR) -> Scene:
+    """The capture at ``root``, its images downscaled ``factor`` times (from ``images_{factor}/``, or
+    ``images/`` for 1); a missing folder is an error, never a silent switch to another resolution."""
     try:
         raw = np.load(root / "poses_bounds.npy", allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -43,10 +49,13 @@ def load(root: Path, factor: int | None = None) -> Scene:
     if not np.isfinite(raw).all():
         row = int(np.nonzero(~np.isfinite(raw).all(1))[0][0])
         raise BadInput(f"{root / 'poses_bounds.npy'}: row {row} has NaN or Inf")
-    folders = [(f, root / (f"images_{f}" if f > 1 else "images")) for f in ((factor,) if factor else (8, 4, 1))]
-    folder = next((d for _, d in folders if d.is_dir()), None)
-    if folder is None:
-        raise BadInput(f"{root}: no images/, images_4/ or images_8/ folder")
+    folder = root / (f"images_{factor}" if factor > 1 else "images")
+    if not folder.is_dir():
+        found = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("images"))
+        raise BadInput(
+            f"{root}: no {folder.name}/ folder for factor {factor}"
+            + (f" (found {', '.join(found)}; choose it with -O factor=N)" if found else "")
+        )
     paths = sorted(p for p in folder.iterdir() if p.suffix in EXTENSIONS)
     if len(paths) != len(raw):
         raise BadInput(f"{folder}: {len(paths)} images but poses_bounds.npy has {len(raw)} rows")
@@ -66,11 +75,13 @@ def load(root: Path, factor: int | None = None) -> Scene:
     poses_t = torch.tensor(poses, dtype=torch.float32)
     intr = torch.tensor([[focal, focal, w / 2, h / 2]] * len(raw), dtype=torch.float32)
     test = list(range(0, len(raw), HOLDOUT))
-    train = [i for i in range(len(raw)) if i not in test] or test
+    val = [i for i in range(HOLDOUT // 2, len(raw), HOLDOUT)]
+    train = [i for i in range(len(raw)) if i not in test and i not in val]
+    if not train:
+        raise BadInput(f"{root}: {len(raw)} views leave none to train on after holding out test and val views")
 
     def split(idx: list[int]) -> Split:
         return Split(images[idx], poses_t[idx], intr[idx], [paths[i].name for i in idx])
 
-    splits = {"train": split(train), "test": split(test)}
-    splits["val"] = splits["test"]
+    splits = {"train": split(train), "test": split(test), "val": split(val or test)}
     return Scene(root.name, splits, near=0.0, far=1.0, white_background=False, ndc=True, density_noise=1.0)

@@ -1,0 +1,207 @@
+"""The rules the study's numbers rest on, each checked against an answer worked out by hand: the equal-budget
+reference gets exactly the pruned models' retraining (counted from outside the training code), step times
+are interleaved within a cell, a collapsed run is counted at the floor and never dropped, and test views are
+spread over the whole test set."""
+
+import json
+
+import pytest
+import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from prunekit.budget import Budget
+from prunekit.files import write_json
+from prunekit.pipeline import time_steps
+from prunekit.study import write_results
+from prunekit.sweep import SweepConfig, run_sweep
+from prunekit.target import RunOptions
+
+
+def test_the_reference_is_retrained_as_the_pruned_models_are_counted_by_the_optimizer(tmp_path):
+    """Every optimizer step is counted by a global hook, outside prunekit: which model it trained (by its
+    parameter count) and whether its Adam started empty. Budget: 6 dense steps, 5 retraining steps, timing
+    blocks of 1 + 3 warm-up = 4 steps."""
+    steps: list[dict] = []
+
+    def count(opt, args, kwargs):
+        if not hasattr(opt, "counted"):  # tagged on the optimizer itself: ids of dead ones are reused
+            opt.counted = {"params": sum(p.numel() for g in opt.param_groups for p in g["params"]), "n": 0}
+            opt.counted["fresh"] = not opt.state
+            steps.append(opt.counted)
+        opt.counted["n"] += 1
+
+    cfg = SweepConfig(
+        target="nerf",
+        scorers=["w_out"],
+        selectors=["topk"],
+        budgets=[Budget(width=32)],
+        retrain=["finetune", "scratch"],
+        seeds=[0],
+        uniform=False,
+        options=RunOptions(preset="smoke", iters=6, retrain_iters=5),
+        out=tmp_path / "sweep",
+        timing_steps=3,
+    )
+    handle = register_optimizer_step_pre_hook(count)
+    try:
+        run_sweep(cfg)
+    finally:
+        handle.remove()
+    dense_params = 2 * 595_844  # coarse + fine, the vanilla NeRF MLP
+    runs = sorted((e["params"] == dense_params, e["n"], e["fresh"]) for e in steps)
+    training = [r for r in runs if r[1] != 4]  # leave out the timing blocks
+    assert len(runs) - len(training) == 2 * 2 * 3  # two cells, dense and pruned, three blocks each
+    # dense 6 steps; two references of the dense model, 5 steps each from a fresh Adam; two pruned cells
+    assert training == [(False, 5, True), (False, 5, True), (True, 5, True), (True, 5, True), (True, 6, True)]
+    cells = tmp_path / "sweep" / "cells"
+    fine = json.loads((cells / "dense-seed0-finetune5.json").read_text())
+    scratch = json.loads((cells / "dense-seed0-scratch5.json").read_text())
+    assert (fine["retrain"], fine["retrain_iters"], fine["iters"]) == ("finetune", 5, 11)
+    assert (scratch["retrain"], scratch["retrain_iters"], scratch["iters"]) == ("scratch", 5, 5)
+    timing = json.loads((cells / "w_out-topk-width32-finetune-seed0.json").read_text())["timing"]
+    assert timing["steps"] == 3 and len(timing["block_ratios"]) == 3
+
+
+class _Clock:
+    """A task whose steps take a set time: dense 1 s, pruned 0.5, 0.5 and 0.8 s in its three blocks."""
+
+    def __init__(self):
+        self.calls = []
+        self.pruned = iter([0.5, 0.5, 0.8])
+
+    def train(self, models, iters, state_path, resume, label, phase="dense"):
+        from prunekit.training import TrainStats
+
+        self.calls.append((label, iters, phase))
+        sec = 1.0 if label.endswith("dense") else next(self.pruned)
+        return TrainStats(iters, sec, 0.0)
+
+
+def test_step_times_are_taken_in_alternating_blocks_in_one_measurement():
+    clock = _Clock()
+    net = {"m": torch.nn.Linear(2, 2)}
+    timing = time_steps(clock, net, net, steps=30)
+    labels = [label for label, _, _ in clock.calls]
+    assert labels == ["timing dense", "timing pruned"] * 3
+    assert all(iters == 10 + 3 and phase == "finetune" for _, iters, phase in clock.calls)  # 10 timed + warm-up
+    assert timing["steps"] == 30
+    assert timing["ratio"] == pytest.approx(0.6)  # (0.5 + 0.5 + 0.8) / 3 over 1
+    assert timing["block_ratios"] == pytest.approx([0.5, 0.5, 0.8])
+
+
+def _cell(seed, selector, psnr, collapsed=False, at_cut=None):
+    stage = {"params": 10, "size_mb": 4e-5, "sec_per_iter": 0.1, "psnr": psnr, "collapsed": collapsed, "floor": 10.0}
+    row = {
+        "id": f"w_out-{selector}-width8-finetune-seed{seed}",
+        "target": "nerf",
+        "scorer": "w_out",
+        "selector": selector,
+        "width": 8,
+        "retrain": "finetune",
+        "seed": seed,
+        "headline": "psnr",
+        "dense": {**stage, "params": 20, "psnr": 20.0, "collapsed": False},
+        "pruned": stage,
+        "timing": {"ratio": 0.5, "dense_sec_per_iter": 0.2},
+        "collapsed": collapsed,
+    }
+    if at_cut is not None:
+        row["pruned_before_retrain"] = {"psnr": at_cut[0], "collapsed": at_cut[1], "floor": 10.0}
+    return row
+
+
+def test_a_collapsed_run_counts_at_the_floor_and_is_named(tmp_path):
+    """References 20, 21, 22 dB. Top-k 19, 20 and a collapsed run at 12 dB (floor 10) → Δ −1, −1, −12:
+    mean −4.667, never the survivors' −1. Right after surgery the coreset's cuts are collapsed at 11 dB
+    and top-k's at 8.5 dB: both count at the floor, so the cut difference is 0, not +2.5."""
+    (tmp_path / "cells").mkdir()
+    for seed in range(3):
+        write_json(
+            tmp_path / "cells" / f"dense-seed{seed}-finetune5.json",
+            {"seed": seed, "retrain": "finetune", "retrain_iters": 5, "iters": 10, "psnr": 20.0 + seed},
+        )
+    rows = [
+        _cell(0, "topk", 19.0, at_cut=(8.5, True)),
+        _cell(1, "topk", 20.0, at_cut=(8.5, True)),
+        _cell(2, "topk", 12.0, collapsed=True, at_cut=(8.5, True)),
+        _cell(0, "coreset", 19.5, at_cut=(11.0, True)),
+        _cell(1, "coreset", 20.5, at_cut=(11.0, True)),
+        _cell(2, "coreset", 21.5, at_cut=(11.0, True)),
+    ]
+    write_results(tmp_path, rows)
+    md = (tmp_path / "results.md").read_text()
+    topk = next(line for line in md.splitlines() if line.startswith("| w_out/topk | width 8"))
+    assert "-4.667 [" in topk and topk.rstrip(" |").endswith("1/3")
+    summary = md.split("## Every setting")[0]
+    assert "1/3 collapsed" in summary
+    versus = next(
+        line for line in md.splitlines() if line.startswith("| width 8 | finetune | w_out/coreset − w_out/topk")
+    )
+    cells = [c.strip() for c in versus.strip("|").split("|")]
+    assert cells[3].startswith("+0.000") and cells[4] == "6/6"
+
+
+def test_the_one_db_margin_of_the_collapse_rule():
+    from prunekit_nerf.train import collapsed
+
+    healthy = {"opacity": 0.4, "spread_ratio": 1.0, "floor": 10.0}
+    assert collapsed({**healthy, "psnr": 10.99})  # within 1 dB of a constant colour
+    assert not collapsed({**healthy, "psnr": 11.01})
+    assert collapsed({**healthy, "psnr": 25.0, "opacity": 0.009})
+    assert collapsed({**healthy, "psnr": 25.0, "spread_ratio": 0.19})
+
+
+def test_views_are_spread_over_the_whole_split():
+    from prunekit_nerf.train import spread_indices
+
+    assert spread_indices(200, 25) == list(range(0, 200, 8))  # every 8th official lego test view
+    assert spread_indices(10, 4) == [0, 2, 5, 7]
+    assert spread_indices(3, 10) == [0, 1, 2]
+
+
+def test_the_official_test_views_scored_are_spread_and_named(lego_official_100):
+    from prunekit_nerf.presets import PRESETS
+    from prunekit_nerf.train import NerfTask
+
+    root = lego_official_100
+    assert PRESETS["study"]["max_test_views"] == 25
+    task = NerfTask(RunOptions(data=root, preset="smoke"))  # 2 test views: the first and the 101st
+    assert task.views["test"].names == ["r_0.png", "r_100.png"]
+
+
+def test_every_score_names_its_views():
+    from prunekit_nerf.train import NerfTask
+
+    class Grey(torch.nn.Module):
+        def forward(self, x, d):
+            return torch.full((len(x), 3), 0.5), torch.full((len(x), 1), 1.0)
+
+    task = NerfTask(RunOptions(preset="smoke"))
+    metrics = task.evaluate({"coarse": Grey(), "fine": Grey()}).metrics
+    assert metrics["views"] == task.views["test"].names and len(metrics["views"]) == 2
+
+
+def test_fern_holds_out_every_8th_view_for_test_and_the_views_between_for_validation(fern):
+    from prunekit_nerf.data import load_scene
+
+    scene = load_scene(fern)
+    names = sorted(p.name for p in (fern / "images_8").iterdir())
+    assert scene.splits["test"].names == [names[i] for i in (0, 8, 16)]
+    assert scene.splits["val"].names == [names[i] for i in (4, 12)]
+    assert len(scene.splits["train"].names) == 15 and scene.splits["train"].hw == (378, 504)
+    assert not set(scene.splits["train"].names) & set(scene.splits["test"].names + scene.splits["val"].names)
+
+
+def test_the_llff_factor_is_explicit(tmp_path):
+    from prunekit_nerf.data import load_scene
+    from test_nerf_reference import _write_llff_by_hand
+
+    from prunekit.errors import BadInput
+
+    root = _write_llff_by_hand(tmp_path / "llff")
+    (root / "images_8").rename(root / "images_4")
+    with pytest.raises(
+        BadInput, match=r"no images_8/ folder for factor 8 \(found images_4; choose it with -O factor=N\)"
+    ):
+        load_scene(root)
+    assert load_scene(root, factor=4).splits["train"].hw == (4, 6)
