@@ -19,7 +19,7 @@ from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
 from prunekit.progress import out_console
 from prunekit.report import markdown_table
-from prunekit.target import RunOptions
+from prunekit.target import RunOptions, option_pairs
 
 SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
 SELECTOR = typer.Option("coreset", help="Selector name (see `prunekit plugins`).")
@@ -39,6 +39,9 @@ DISTILL = typer.Option(
 )
 
 
+TARGET_OPTION = typer.Option(
+    [], "--option", "-O", help="The target's own option KEY=VALUE, repeatable (nerf: -O factor=8 for LLFF captures)."
+)
 TRUST = typer.Option(
     False, "--trust", help="Allow a model class that no plug-in registers: imports the module the file names."
 )
@@ -80,6 +83,7 @@ def run(
         False, "--resume", help="Continue an interrupted run in --out from its last checkpoint."
     ),
     force: bool = typer.Option(False, "--force", help="Replace the results of a finished run in --out."),
+    option: list[str] = TARGET_OPTION,
 ) -> None:
     """Train (or load) a dense model, prune it, retrain it, and report both side by side."""
     if precision not in ("fp32", "bf16"):
@@ -97,6 +101,7 @@ def run(
         precision=precision,
         distill=distill,
         finetune_schedule=finetune_schedule,
+        target_options=option_pairs(option),
     )
     cfg = RunConfig(
         target=target,
@@ -243,6 +248,7 @@ def sweep(
     address: str | None = typer.Option(None, help="Ray cluster address (default: RAY_ADDRESS, else start one here)."),
     cpus_per_cell: float = typer.Option(1.0, help="CPUs each Ray task reserves (and torch threads it uses)."),
     gpus_per_cell: float = typer.Option(0.0, help="GPUs each Ray task reserves (fractions share a GPU)."),
+    option: list[str] = TARGET_OPTION,
 ) -> None:
     """Scorers × selectors × budgets × retrain modes × seeds, resumable; results.json, results.md and plots."""
     from prunekit.budget import Budget
@@ -276,6 +282,7 @@ def sweep(
             device=device,
             distill=distill,
             finetune_schedule=finetune_schedule,
+            target_options=option_pairs(option),
         ),
         out=out,
         evaluate_at_cut=at_cut,

@@ -205,3 +205,20 @@ def test_the_llff_factor_is_explicit(tmp_path):
     ):
         load_scene(root)
     assert load_scene(root, factor=4).splits["train"].hw == (4, 6)
+
+
+def test_target_options_are_checked_before_any_work(tmp_path):
+    from cli import assert_one_line_error, prunekit
+
+    out = tmp_path / "r"
+    run = ("run", "nerf", "--preset", "smoke", "--out", out)
+    assert_one_line_error(
+        prunekit(*run, "-O", "bogus=1"), "-O bogus: the nerf target has no such option (its options: factor)"
+    )
+    assert_one_line_error(prunekit(*run, "-O", "factor=eight"), "-O factor=eight: expected int")
+    assert_one_line_error(prunekit(*run, "-O", "factor"), "-O expects KEY=VALUE")
+    assert_one_line_error(
+        prunekit("sweep", "digits", "--widths", "8", "--out", tmp_path / "s", "-O", "factor=8"),
+        "the digits target has no such option (its options: none)",
+    )
+    assert not (out / "dense").exists()
