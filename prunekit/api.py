@@ -64,6 +64,50 @@ def _name(obj) -> str:
     return obj if isinstance(obj, str) else getattr(obj, "name", type(obj).__name__)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _scores(score_fn, scorer, layer: PrunableLayer, name: str, calibration) -> torch.Tensor:
+    """The scorer's scores for one layer, checked: a plug-in's failure names the plug-in."""
+    try:
+        scores = torch.as_tensor(score_fn.score(layer, calibration)).detach().float().cpu().reshape(-1)
+    except Exception as exc:  # a plug-in's bug, or a value that is not an array of numbers
+        raise PluginError(f"scorer {_name(scorer)!r} failed on layer {name}: {_first_line(exc)}") from None
+    if scores.numel() != layer.width or not torch.isfinite(scores).all():
+        raise PluginError(
+            f"scorer {_name(scorer)!r} gave {scores.numel()} scores (finite: "
+            f"{bool(torch.isfinite(scores).all())}) for {name} of width {layer.width}"
+        )
+    return scores
+
+
+def _selection(select_fn, selector, scores, k: int, layer: PrunableLayer, name: str, generator):
+    """The selector's kept indices (sorted) and scales for one layer, checked: exactly ``k`` distinct
+    indices within the layer, and scales (if any) one per index, finite and positive."""
+    try:
+        idx, scales = select_fn.select(scores, k, layer, generator)
+        idx = torch.as_tensor(idx).cpu()
+        scales = None if scales is None else torch.as_tensor(scales).float().cpu().reshape(-1)
+    except Exception as exc:
+        raise PluginError(f"selector {_name(selector)!r} failed on layer {name}: {_first_line(exc)}") from None
+    where = f"selector {_name(selector)!r} on layer {name}"
+    if idx.dtype.is_floating_point or idx.dtype == torch.bool or idx.dim() != 1:
+        raise PluginError(
+            f"{where} returned {idx.dtype} indices of shape {list(idx.shape)}, expected a 1-D integer tensor"
+        )
+    idx = idx.long()
+    if idx.numel() != k or len(set(idx.tolist())) != k:
+        raise PluginError(f"{where} returned {idx.numel()} indices, expected {k} distinct")
+    if idx.numel() and (idx.min() < 0 or idx.max() >= layer.width):
+        raise PluginError(f"{where} returned indices outside [0, {layer.width}): {idx.min()}..{idx.max()}")
+    if scales is not None and (scales.numel() != k or not torch.isfinite(scales).all() or (scales <= 0).any()):
+        raise PluginError(f"{where} returned {scales.numel()} scales for {k} neurons; each must be finite and positive")
+    order = idx.argsort()
+    return idx[order], None if scales is None else scales[order]
+
+
 def make_plan(
     graph: ModelGraph,
     scorer: str | Scorer = "w_out",
@@ -88,29 +132,16 @@ def make_plan(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for name, layer in graph.layers.items():
-            scores = torch.as_tensor(score_fn.score(layer, calib.get(name))).detach().float().cpu().reshape(-1)
-            if scores.numel() != layer.width or not torch.isfinite(scores).all():
-                raise PluginError(
-                    f"scorer {_name(scorer)!r} gave {scores.numel()} scores (finite: "
-                    f"{bool(torch.isfinite(scores).all())}) for {name} of width {layer.width}"
-                )
-            all_scores[name] = scores
+            all_scores[name] = _scores(score_fn, scorer, layer, name, calib.get(name))
         kept_counts = allocate(graph, budget, all_scores)
         for name, layer in graph.layers.items():
             scores = all_scores[name]
-            k = kept_counts[name]
-            idx, scales = select_fn.select(scores, k, layer, generator)
-            idx = torch.as_tensor(idx).long().cpu()
-            if idx.numel() != k or len(set(idx.tolist())) != k:
-                raise PluginError(
-                    f"selector {_name(selector)!r} returned {idx.numel()} indices for {name}, expected {k} distinct"
-                )
-            order = idx.argsort()
+            idx, scales = _selection(select_fn, selector, scores, kept_counts[name], layer, name, generator)
             layers[name] = LayerPlan(
                 width=layer.width,
-                kept=idx[order].tolist(),
+                kept=idx.tolist(),
                 members=[m.name for m in layer.members],
-                scales=None if scales is None else torch.as_tensor(scales).float().cpu()[order].tolist(),
+                scales=None if scales is None else scales.tolist(),
                 scores=scores.tolist(),
             )
     info = {

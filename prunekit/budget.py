@@ -107,11 +107,27 @@ def allocate(graph: ModelGraph, budget: Budget, scores: dict[str, torch.Tensor] 
                 hi = mid - 1
         candidates = [k for k in (lo, lo + 1) if k <= widest]
         uniform = widths(min(candidates, key=lambda k: abs(params_after(graph, widths(k)) - target)))
+    asked = budget.width < widest if budget.width is not None else budget.keep < 1
+    if asked and all(k == graph.layers[n].width for n, k in uniform.items()):
+        rounding = f" (--round-to {budget.round_to} rounds every width back up)" if budget.round_to > 1 else ""
+        raise BadInput(f"the budget {budget.as_dict()} prunes nothing{rounding}; ask for fewer neurons")
     if budget.allocation == "uniform":
         return uniform
     if scores is None:
         raise BadInput("global allocation needs the layers' scores")
-    return global_allocation(graph, scores, params_after(graph, uniform), budget.round_to)
+    kept = global_allocation(graph, scores, params_after(graph, uniform), budget.round_to)
+    share, wanted = (
+        params_after(graph, kept) / count_params(graph.model),
+        params_after(graph, uniform) / count_params(graph.model),
+    )
+    if share > 1.5 * wanted:
+        from prunekit.progress import console
+
+        console.log(
+            f"warning: --allocation global keeps {share:.2%} of the parameters, not {wanted:.2%}: every layer keeps "
+            "at least 1/16 of its neurons"
+        )
+    return kept
 
 
 def min_width(width: int) -> int:

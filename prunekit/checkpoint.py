@@ -139,7 +139,27 @@ def read_description(path: Path | str) -> dict:
         raise CheckpointError(f"{sidecar(path)}: 'shapes' must map tensor names to lists of sizes")
     if not isinstance(description.get("config") or {}, dict):
         raise CheckpointError(f"{sidecar(path)}: 'config' must be an object")
+    problem = _unbounded(description.get("config") or {})
+    if problem:
+        raise CheckpointError(f"{sidecar(path)}: the config asks for more than any model here builds: {problem}")
     return description
+
+
+# What a description may ask for: a config is a few numbers and short lists, never a whole architecture
+# spelled out neuron by neuron (which would take minutes to build before its shapes could be refused).
+MAX_DEPTH, MAX_ITEMS, MAX_NUMBER = 16, 4096, 2**24
+
+
+def _unbounded(value, depth: int = 0) -> str | None:
+    """Why ``value`` (a description's config) is out of bounds, or None."""
+    if depth > MAX_DEPTH:
+        return f"nested more than {MAX_DEPTH} deep"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"the number {value!r} exceeds {MAX_NUMBER:,}" if abs(value) > MAX_NUMBER else None
+    items = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else []
+    if len(items) > MAX_ITEMS:
+        return f"a list of {len(items):,} entries (at most {MAX_ITEMS:,})"
+    return next((p for p in (_unbounded(v, depth + 1) for v in items) if p), None)
 
 
 def _resize(model: nn.Module, name: str, shape: torch.Size) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import traceback
 
 import typer
 
 from prunekit import commands
-from prunekit.errors import PrunekitError
+from prunekit.errors import PrunekitError, StopSignal
 from prunekit.runtime import init_distributed, keep_large_allocations, leave_distributed
 
 app = typer.Typer(
@@ -39,6 +41,7 @@ app.command("plugins")(commands.list_plugins)
 def entry() -> None:
     """Console-script entry point: one line on stderr and a non-zero exit for any PrunekitError."""
     keep_large_allocations()
+    signal.signal(signal.SIGTERM, _stop)  # what schedulers and `docker stop` send: handled as Ctrl-C is
     try:
         init_distributed()  # under torchrun: join the process group (gloo on CPU, nccl on CUDA)
         app()  # click reports its own usage errors (exit 2)
@@ -47,5 +50,28 @@ def entry() -> None:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # a failure nothing foresaw: still one line, naming where it happened
+        if state["debug"]:
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"error: unexpected {type(exc).__name__} in {where(exc)}{': ' + text if text else ''} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     finally:
         leave_distributed()
+
+
+def _stop(signum, frame) -> None:
+    raise StopSignal(signum)
+
+
+def where(exc: BaseException) -> str:
+    """The innermost function of prunekit or a plug-in (``prunekit*`` packages) the exception passed
+    through, else the innermost of all, as module.function."""
+    frames = [(f.f_globals.get("__name__", "?"), f.f_code.co_name) for f, _ in traceback.walk_tb(exc.__traceback__)]
+    ours = [fr for fr in frames if fr[0].split(".")[0].startswith("prunekit")]
+    module, function = (ours or frames or [("?", "?")])[-1]
+    return f"{module}.{function}"

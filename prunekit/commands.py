@@ -4,6 +4,7 @@ registers them on the Typer app; nothing here registers itself."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,12 @@ TARGET_OPTION = typer.Option(
 TRUST = typer.Option(
     False, "--trust", help="Allow a model class that no plug-in registers: imports the module the file names."
 )
+
+
+def _interrupted(exc: KeyboardInterrupt, what: str) -> Interrupted:
+    """Ctrl-C (exit 130) or SIGTERM (exit 143), with what was kept."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    return Interrupted(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'}: {what}", signum)
 
 
 def _budget(width: int | None, keep: float | None) -> tuple[int | None, float | None]:
@@ -122,8 +129,8 @@ def run(
     )
     try:
         report = run_pipeline(cfg)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: a checkpoint was saved in {out}; add --resume to continue") from None
+    except KeyboardInterrupt as exc:
+        raise _interrupted(exc, f"a checkpoint was saved in {out}; add --resume to continue") from None
     if not report:  # not the main process of a torchrun job: the main one reports
         return
     d, p = report["dense"], report["pruned"]
@@ -137,6 +144,9 @@ def run(
     out_console.print(f"report: {out / 'report.md'}")
 
 
+MAX_INPUT_DIM = 65_536
+
+
 def _parse_dims(dims: str) -> list[int]:
     try:
         values = [int(v) for v in dims.split(",") if v.strip()]
@@ -144,6 +154,8 @@ def _parse_dims(dims: str) -> list[int]:
         raise BadInput(f"--input-dims must be comma-separated integers, got {dims!r}") from None
     if not values or any(v < 1 for v in values):
         raise BadInput(f"--input-dims must be positive integers, got {dims!r}")
+    if any(v > MAX_INPUT_DIM for v in values):  # 256 random rows of each: keep the example inputs small
+        raise BadInput(f"--input-dims: each feature size must be at most {MAX_INPUT_DIM:,}, got {dims!r}")
     return values
 
 
@@ -299,8 +311,8 @@ def sweep(
         runner = RayExecutor(address, cpus_per_cell, gpus_per_cell)
     try:
         rows = run_sweep(cfg, runner)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: finished cells are kept in {out}/cells; rerun the same command") from None
+    except KeyboardInterrupt as exc:
+        raise _interrupted(exc, f"finished cells are kept in {out}/cells; rerun the same command") from None
     out_console.print(f"{len(rows)} cells; results: {out / 'results.md'}")
 
 

@@ -26,6 +26,20 @@ class TrainingDiverged(PrunekitError):
 
 
 class Interrupted(PrunekitError):
-    """Ctrl-C during a run: the last checkpoint was saved."""
+    """Ctrl-C (or SIGTERM) during a run: the last checkpoint was saved. Exits 128 + the signal's number."""
 
-    exit_code = 130
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+class StopSignal(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: stop as Ctrl-C does (schedulers and ``docker stop`` send SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class WriteError(PrunekitError):
+    """A file could not be written (disk full, no permission); nothing already there was replaced."""

@@ -12,19 +12,37 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from prunekit.errors import CheckpointError
+from prunekit.errors import CheckpointError, WriteError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; files are made readable as the user's umask allows, as open() would
+FILE_MODE = 0o666 & ~_umask()
 
 
 def atomic_write(path: Path | str, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place. A failed
+    write (disk full, no permission) leaves ``path`` as it was and raises WriteError."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as exc:  # safetensors reports a failed write as its own error
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise WriteError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -44,6 +62,8 @@ def read_json(path: Path | str, what: str = "file"):
         raise CheckpointError(f"{what} not found: {path}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{what} {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CheckpointError(f"{what} {path} is nested too deeply to be a prunekit file") from None
 
 
 def save_tensors(path: Path | str, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:

@@ -18,8 +18,10 @@ from torch import nn
 
 from prunekit import checkpoint, plugins
 from prunekit.api import prune
-from prunekit.budget import Budget, count_params
-from prunekit.errors import BadInput
+from prunekit.budget import Budget, allocate, count_params
+from prunekit.errors import BadInput, CheckpointError
+from prunekit.files import json_safe, read_json, write_json
+from prunekit.graph import ModelGraph
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
 from prunekit.report import write_report
@@ -48,12 +50,73 @@ class RunConfig:
     timing_steps: int = 30
 
 
-def prepare_out(out: Path, force: bool, resume: bool) -> None:
-    """Refuse to write into a file, an unwritable place, or a finished run (unless forced)."""
+RUN_FILE = "run.json"  # what a run was asked to do; written first, so it also marks a folder as prunekit's
+
+
+def run_settings(cfg: RunConfig) -> dict:
+    """Everything that decides what a run computes (not where or on which device): a checkpoint in --out
+    may only be resumed by a run with the same settings."""
+    o = cfg.options
+    return {
+        "target": cfg.target,
+        "scorer": cfg.scorer,
+        "selector": cfg.selector,
+        "budget": Budget(cfg.width, cfg.keep, cfg.allocation, cfg.round_to).as_dict(),
+        "retrain": cfg.retrain,
+        "refit": cfg.refit,
+        "quantize": cfg.quantize,
+        "dense_checkpoint": None if cfg.dense_checkpoint is None else str(Path(cfg.dense_checkpoint).resolve()),
+        "data": None if o.data is None else str(Path(o.data).resolve()),
+        "preset": o.preset,
+        "iters": o.iters,
+        "retrain_iters": o.retrain_iters,
+        "seed": o.seed,
+        "precision": o.precision,
+        "distill": o.distill,
+        "finetune_schedule": o.finetune_schedule,
+        "target_options": o.target_options,
+    }
+
+
+def check_out(cfg: RunConfig) -> None:
+    """Refuse a file, a finished run (unless --force), an interrupted run without --resume (or --force),
+    a run to resume with other settings, and a non-empty folder prunekit did not write (unless --force)."""
+    out = cfg.out
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} is an existing file; give a directory")
-    if (out / "report.json").exists() and not (force or resume):
-        raise BadInput(f"--out {out} holds a finished run; pass --force to replace its results or choose another --out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if (out / "report.json").exists():
+        if not cfg.force:
+            raise BadInput(
+                f"--out {out} holds a finished run; pass --force to replace its results or choose another --out"
+            )
+        return
+    if not (out / RUN_FILE).exists():
+        if not cfg.force:
+            raise BadInput(
+                f"--out {out} is a non-empty folder that prunekit did not write; choose a new or empty folder "
+                "(or pass --force to write into it anyway)"
+            )
+        return
+    if cfg.resume:
+        before, now = read_json(out / RUN_FILE, "run settings"), json_safe(run_settings(cfg))
+        diff = [k for k in now if before.get(k) != now[k]]
+        if diff:
+            shown = ", ".join(f"{k} {before.get(k)!r} there, {now[k]!r} now" for k in diff)
+            raise BadInput(f"--resume: --out {out} holds a run with other settings ({shown}); resume it as it was")
+    elif not cfg.force:
+        raise BadInput(
+            f"--out {out} holds an interrupted run; add --resume to continue it from its last checkpoint, "
+            "or --force to start it over"
+        )
+
+
+def prepare_out(cfg: RunConfig) -> None:
+    """Check --out (every process, before any of them writes), then create it and record the settings."""
+    check_out(cfg)
+    barrier()
+    out = cfg.out
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".prunekit-write-test-{world()[0]}"
@@ -61,13 +124,16 @@ def prepare_out(out: Path, force: bool, resume: bool) -> None:
         probe.unlink()
     except OSError as exc:
         raise BadInput(f"--out {out} is not writable: {exc.strerror or exc}") from None
+    if is_main():
+        write_json(out / RUN_FILE, json_safe(run_settings(cfg)))
 
 
 def time_steps(task: Task, dense: dict[str, nn.Module], pruned: dict[str, nn.Module], steps: int, rounds: int = 3):
     """Seconds per training step of copies of both model sets, timed in alternating blocks (dense, pruned,
     dense, …; ``rounds`` blocks of ``steps / rounds`` timed steps each, after a warm-up), so that a change
-    in the machine's load during the measurement falls on both alike. The ratio is pruned ÷ dense over all
-    timed steps; ``block_ratios`` shows its spread within the measurement."""
+    in the machine's load during the measurement falls on both alike. Each round gives one ratio, pruned ÷
+    dense (``block_ratios``); the ratio is their median, so one round disturbed by another job on the
+    machine does not move it."""
     per = max(1, math.ceil(steps / rounds))
     trials = {
         stage: {n: copy.deepcopy(m) for n, m in ms.items()} for stage, ms in (("dense", dense), ("pruned", pruned))
@@ -83,7 +149,7 @@ def time_steps(task: Task, dense: dict[str, nn.Module], pruned: dict[str, nn.Mod
         "rounds": rounds,
         "dense_sec_per_iter": dense_sec,
         "pruned_sec_per_iter": pruned_sec,
-        "ratio": pruned_sec / dense_sec,
+        "ratio": statistics.median(p / d for p, d in zip(seconds["pruned"], seconds["dense"])),
         "block_ratios": [p / d for p, d in zip(seconds["pruned"], seconds["dense"])],
     }
 
@@ -127,6 +193,13 @@ def check_choices(target_name: str, scorers: list[str], selectors: list[str], re
     return target
 
 
+def check_budget(task: Task, budget: Budget) -> None:
+    """Refuse a budget that cannot apply to the task's models (wider than they are, or one that prunes
+    nothing) before any training, on freshly built models."""
+    for name, model in task.build(0).items():
+        allocate(ModelGraph(model, task.example_inputs(name)), replace(budget, allocation="uniform"))
+
+
 def model_folder(path: Path, names) -> Path:
     """The folder holding ``{name}.safetensors`` for every model: ``path`` itself or its ``dense/``."""
     for folder in (Path(path), Path(path) / "dense"):
@@ -140,6 +213,12 @@ def load_models(task: Task, folder: Path, seed: int = 0) -> dict[str, nn.Module]
     """The task's models with the weights (and pruned shapes) saved in ``folder``, on the task's device."""
     models = task.build(seed)
     for name, m in models.items():
+        saved = checkpoint.read_description(folder / f"{name}.safetensors").get("config") or {}
+        if saved != task.config(name):  # sizes no tensor shows (an encoding's frequencies) must agree too
+            raise CheckpointError(
+                f"{folder / name}.json describes another architecture than this target builds: config {saved} there, "
+                f"{task.config(name)} here"
+            )
         loaded = checkpoint.load(folder / f"{name}.safetensors", cls=type(m))
         models[name] = loaded.to(next(m.parameters()).device)
     return models
@@ -224,8 +303,10 @@ def run(cfg: RunConfig) -> dict:
     budget = Budget(width=cfg.width, keep=cfg.keep, allocation=cfg.allocation, round_to=cfg.round_to)
     if cfg.quantize is not None:
         check_mode(cfg.quantize)
-    prepare_out(cfg.out, cfg.force, cfg.resume)
+    check_out(cfg)
     task = target.setup(cfg.options)
+    check_budget(task, budget)
+    prepare_out(cfg)  # nothing is written before every check has passed
     if cfg.dense_checkpoint is not None:
         cfg = replace(cfg, dense_checkpoint=model_folder(cfg.dense_checkpoint, task.build(0)))
 
@@ -310,8 +391,8 @@ def disk_mb(folder: Path, models: dict[str, nn.Module]) -> float:
 
 def open_run(run_dir: Path, data: Path | None = None, device: str = "auto"):
     """A finished run's task (its data, or ``data``) and its models: ({"dense": …, "pruned": …}, report)."""
-    from prunekit.files import read_json
-
+    if not Path(run_dir).is_dir():
+        raise BadInput(f"{run_dir} is not a run folder (give the --out folder of a finished `prunekit run`)")
     report = read_json(Path(run_dir) / "report.json", "run report")
     try:
         saved = dict(report.get("options") or {"preset": report["preset"], "seed": report["seed"]})

@@ -34,7 +34,7 @@ def inclusion_probabilities(sensitivity: torch.Tensor, k: int) -> torch.Tensor:
     Neurons whose share would exceed 1 are kept for certain (pi = 1) and the rest of the budget is shared
     among the others, repeated until no share exceeds 1.
     """
-    s = sensitivity.double().clamp_min(0) + 1e-12 * sensitivity.double().abs().max().clamp_min(1e-30)
+    s = sensitivity.double() + 1e-12 * sensitivity.double().abs().max().clamp_min(1e-30)
     pi = torch.zeros_like(s)
     certain = torch.zeros_like(s, dtype=torch.bool)
     while True:
@@ -70,6 +70,8 @@ class Coreset:
     description = "exact-k sensitivity sampling without replacement, kept neurons reweighted by 1/pi"
 
     def select(self, scores: torch.Tensor, k: int, layer: PrunableLayer, generator: torch.Generator):
+        if (scores < 0).any():  # sampling probabilities need sensitivities; a signed score is not one
+            raise ValueError(f"needs non-negative scores (sensitivities), got a minimum of {float(scores.min()):.3g}")
         pi = inclusion_probabilities(scores, k)
         keep = systematic_sample(pi, generator).sort().values
         return keep, (1.0 / pi[keep]).float()

@@ -102,7 +102,34 @@ def read_cells(folder: Path) -> list[dict]:
     if not (Path(folder) / "cells").is_dir():
         raise BadInput(f"{folder} holds no sweep (no cells/ folder)")
     paths = sorted((Path(folder) / "cells").glob("*.json"))
-    return [r for r in (read_json(p) for p in paths) if "scorer" in r]
+    return [r for r in (read_cell(p) for p in paths) if "scorer" in r]
+
+
+def _number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def read_cell(path: Path) -> dict:
+    """One cell (or reference) file, checked for what the tables read: a hand-edited or damaged file is
+    named in one line instead of failing somewhere inside the statistics."""
+    from prunekit.errors import CheckpointError
+
+    row = read_json(path, "sweep cell")
+    problem = None
+    if not isinstance(row, dict) or not isinstance(row.get("seed"), int) or isinstance(row.get("seed"), bool):
+        problem = "no integer seed"
+    elif "scorer" in row:
+        h = row.get("headline")
+        texts = ("id", "scorer", "selector", "retrain", "headline")
+        if not all(isinstance(row.get(k), str) for k in texts):
+            problem = f"{', '.join(texts)} must be text"
+        elif not all(isinstance(row.get(k), dict) for k in ("dense", "pruned")):
+            problem = "no dense and pruned results"
+        elif not all(_number(row[k].get(h)) for k in ("dense", "pruned")):
+            problem = f"{h} is not a number"
+    if problem:
+        raise CheckpointError(f"{path} is not a usable sweep cell: {problem}")
+    return row
 
 
 def equal_budget_baselines(cells: Path) -> list[dict]:
@@ -110,7 +137,7 @@ def equal_budget_baselines(cells: Path) -> list[dict]:
     before the rule covered ``scratch``, which held fine-tuning references only)."""
     found = []
     for p in sorted(cells.glob("dense-seed*-*.json")):
-        row = read_json(p)
+        row = read_cell(p)
         row.setdefault("retrain", "finetune")
         found.append(row)
     return found
@@ -255,9 +282,9 @@ def compare(a: Path, b: Path, strategy: str | None = None, versus: str | None = 
 
 def _cell_ratio(r: dict) -> float:
     """Pruned ÷ dense seconds per step, both timed in this cell in alternating blocks (cells made before
-    that: the pruned time over the seed's dense time, measured once)."""
-    if r.get("timing"):
-        return r["timing"]["ratio"]
+    protocol 3: the pruned time over the seed's dense time, measured once)."""
+    if r.get("timing"):  # the median of the cell's rounds: robust to one round disturbed by another job
+        return _median(r["timing"]["block_ratios"])
     return r["pruned"]["sec_per_iter"] / r["dense"]["sec_per_iter"]
 
 

@@ -11,6 +11,8 @@ shape. A mis-mapped concatenation or split, a missed consumer or a wrong scale f
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -91,6 +93,8 @@ def output_error(reference: nn.Module, model: nn.Module, inputs) -> float:
         ref, out = _flat_outputs(reference(*inputs)), _flat_outputs(model(*inputs))
     err = 0.0
     for r, o in zip(ref, out):
+        if not torch.isfinite(o).all():  # NaN compares false with everything: max() would skip it
+            return math.inf
         err = max(err, float((o.double() - r.double()).abs().max() / r.double().abs().max().clamp_min(1e-12)))
     return err
 
@@ -139,6 +143,8 @@ def verify(dense: nn.Module, pruned: nn.Module, plan: Plan, example_inputs, fact
         dense.train(was[0]), pruned.train(was[1])
     if failure is not None:
         raise _forward_failure(pruned, inputs, failure) from None
+    if not math.isfinite(err):
+        raise VerificationError("the pruned model computes NaN or Inf on the verification inputs")
     if not err <= tol:
         raise VerificationError(
             f"pruned model differs from the dense model with its dropped neurons read as zero "

@@ -14,6 +14,8 @@ blocks.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import itertools
 from dataclasses import dataclass, field, replace
@@ -25,6 +27,7 @@ from prunekit.budget import Budget
 from prunekit.errors import BadInput
 from prunekit.files import json_safe, read_json, write_json
 from prunekit.pipeline import (
+    check_budget,
     check_choices,
     dense_stage,
     load_models,
@@ -36,7 +39,7 @@ from prunekit.pipeline import (
 )
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
-from prunekit.study import write_results
+from prunekit.study import read_cell, write_results
 from prunekit.target import RunOptions, iterations
 from prunekit.visuals import write_png
 
@@ -108,18 +111,51 @@ def run_sweep(cfg: SweepConfig, executor: Executor | None = None) -> list[dict]:
         check_mode(cfg.quantize)
     if not cfg.budgets or not cfg.seeds:
         raise BadInput("a sweep needs at least one --widths/--keeps value and one seed")
+    for flag, values in (("--seeds", cfg.seeds), ("--retrain", cfg.retrain), ("budgets", cfg.budgets)):
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:
+            raise BadInput(f"{flag} names {', '.join(twice)} more than once")
+    for seed in cfg.seeds:
+        RunOptions(seed=seed)  # the same bounds as a single run's
     target = plugins.get_target(cfg.target)
     if cfg.out.exists() and not cfg.out.is_dir():
         raise BadInput(f"--out {cfg.out} is an existing file; give a directory")
+    if cfg.out.is_dir() and any(cfg.out.iterdir()) and not (cfg.out / "sweep.json").exists():
+        raise BadInput(f"--out {cfg.out} is a non-empty folder that is not a sweep's; choose a new or empty folder")
     (cfg.out / "cells").mkdir(parents=True, exist_ok=True)
-    check_settings(cfg)
+    with folder_lock(cfg.out):
+        check_settings(cfg)
+        task = task_for(cfg, cfg.seeds[0])
+        for budget in cfg.budgets:
+            check_budget(task, budget)
+        return _run_cells(cfg, target, executor)
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path):
+    """Hold an exclusive lock on ``out`` while a sweep writes there: a second sweep into the same folder
+    stops at once instead of doing every cell a second time. The kernel drops the lock with the process."""
+    handle = open(out / ".lock", "a+")  # noqa: SIM115 - held for the whole sweep
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise BadInput(
+                f"another prunekit sweep is writing to --out {out}; wait for it to finish or choose another --out"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def _run_cells(cfg: SweepConfig, target, executor: Executor | None) -> list[dict]:
     todo = cells(cfg)
     pending = [c for c in todo if not (cfg.out / "cells" / f"{c.id}.json").exists()]
     seeds = [s for s in cfg.seeds if any(c.seed == s for c in pending) or needs_baseline(cfg, s, target)]
     console.log(f"sweep: {len(todo)} cells, {len(todo) - len(pending)} already done")
     (executor or LocalExecutor()).run(cfg, seeds, pending, Recorder(cfg, len(pending)))
     rows = [
-        read_json(cfg.out / "cells" / f"{c.id}.json") for c in todo if (cfg.out / "cells" / f"{c.id}.json").exists()
+        read_cell(cfg.out / "cells" / f"{c.id}.json") for c in todo if (cfg.out / "cells" / f"{c.id}.json").exists()
     ]
     write_results(cfg.out, rows)
     return rows

@@ -38,6 +38,8 @@ class RunOptions:
     target_options: dict[str, str] = field(default_factory=dict)  # -O KEY=VALUE: read by the target alone
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**32:
+            raise BadInput(f"--seed must be in [0, 2**32), got {self.seed}")
         for flag, value in (("--iters", self.iters), ("--retrain-iters", self.retrain_iters)):
             if value is not None and value < 1:
                 raise BadInput(f"{flag} must be at least 1, got {value}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prunekit.errors import CheckpointError, TrainingDiverged
+from prunekit.errors import CheckpointError, StopSignal, TrainingDiverged
 from prunekit.files import load_tensors, save_tensors
 from prunekit.progress import progress_bar
 from prunekit.runtime import average_gradients, is_main, mean_over_processes
@@ -96,25 +96,30 @@ def _load_state(path: Path, models: dict[str, nn.Module], opt: torch.optim.Optim
 
 
 class _StopRequest:
-    """The first Ctrl-C lets the current step finish (then a checkpoint is saved and the run stops), so a
-    checkpoint never holds a half-done step; a second Ctrl-C stops at once."""
+    """The first Ctrl-C or SIGTERM lets the current step finish (then a checkpoint is saved and the run
+    stops), so a checkpoint never holds a half-done step; a second one stops at once."""
 
-    requested = False
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def __enter__(self) -> _StopRequest:
-        self._previous = None
+        self._previous = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            raise StopSignal(signum)
+        self.signum = signum
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def train(
@@ -143,7 +148,7 @@ def train(
         with progress_bar(label, total=iters, completed=start) as advance, _StopRequest() as stop:
             for step in range(start, iters):
                 if stop.requested:
-                    raise KeyboardInterrupt
+                    raise StopSignal(stop.signum)
                 if step == start + min(warmup, max(0, iters - start - 1)):
                     _synchronize(device)
                     timed_from, t0 = step, time.perf_counter()

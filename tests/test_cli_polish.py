@@ -89,4 +89,4 @@ def test_eval_and_render_a_saved_nerf_run(tmp_path):
     assert not np.array_equal(frames[0], frames[1])  # the camera moves
     assert (run / "renders" / "test_000_gt_dense_pruned.png").exists()
     assert_one_line_error(prunekit("render", run, "--video", "avi"), "--video must be gif or mp4")
-    assert_one_line_error(prunekit("eval", tmp_path / "nothing"), "run report not found")
+    assert_one_line_error(prunekit("eval", tmp_path / "nothing"), "is not a run folder")

@@ -33,7 +33,7 @@ def test_two_processes_train_as_one_with_the_whole_batch(tmp_path):
         assert b[stage]["psnr"] == pytest.approx(a[stage]["psnr"], abs=1e-3)
     assert b["pruned"]["params"] == a["pruned"]["params"]
     assert not list(two.glob(".prunekit-write-test*")) and proc.stdout.count("report: ") == 1  # one process reports
-    # --resume on a finished run: every process loads the same checkpoints, the result is unchanged
-    again = _torchrun(*ARGS, "--out", two, "--resume")
+    # --resume --force on a finished run: every process loads the same checkpoints, the result is unchanged
+    again = _torchrun(*ARGS, "--out", two, "--resume", "--force")
     assert again.returncode == 0, again.stderr[-2000:]
     assert report(two)["pruned"]["psnr"] == pytest.approx(b["pruned"]["psnr"], abs=1e-6)

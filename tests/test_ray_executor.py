@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 from cli import assert_one_line_error, prunekit
@@ -57,23 +58,49 @@ def test_ray_gives_the_rows_of_the_local_executor(tmp_path):
     assert "cells: 2 done, 0 running, 0 failed, of 2" in proc.stderr
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _tagged(tag: str) -> list[int]:
+    """The processes whose environment carries ``tag``: Ray daemonises its raylet, so the sweep's
+    workers are not its descendants, but they inherit its environment."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if tag.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the sweep's own workers through /proc")
 def test_a_worker_killed_mid_cell_is_retried_and_resumes(tmp_path):
     pytest.importorskip("ray")
-    args = ("--no-uniform", "--retrain-iters", "600")
+    args = ("--no-uniform", "--retrain-iters", "200")  # checkpoints every 20 steps
     whole = tmp_path / "whole"
     assert prunekit(*_sweep_args(whole, *args)).returncode == 0
     out = tmp_path / "killed"
     exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
     cmd = [exe, *map(str, _sweep_args(out, *args, "--executor", "ray", "--cpus-per-cell", "2"))]
-    proc = subprocess.Popen(cmd, env=dict(os.environ, PRUNEKIT_PROGRESS="0"), stderr=subprocess.PIPE, text=True)
+    tag = f"PRUNEKIT_TEST_SWEEP={uuid.uuid4().hex}"
+    env = dict(os.environ, PRUNEKIT_PROGRESS="0", PRUNEKIT_TEST_SWEEP=tag.split("=")[1])
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     state = out / "work" / "w_out-topk-width64-finetune-seed0" / "train_state.safetensors"
     deadline = time.time() + 300
     while not state.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    workers = subprocess.run(["pgrep", "-f", "ray::run_cell"], capture_output=True, text=True).stdout.split()
-    assert workers, "no Ray worker was running the cell"
-    for pid in workers:
-        os.kill(int(pid), signal.SIGKILL)
+    workers = [pid for pid in _tagged(tag) if "ray::run_cell" in _cmdline(pid)]
+    assert workers, [(pid, _cmdline(pid)[:40]) for pid in _tagged(tag)]
+    for pid in workers:  # only this sweep's worker: other Ray jobs on the machine are left alone
+        os.kill(pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert _rows(out) == _rows(whole)  # resumed from the cell's checkpoint: the same result

@@ -264,3 +264,272 @@ def test_same_seed_same_metrics(tmp_path):
     for out in (a, b):
         assert prunekit("run", "digits", "--iters", "40", "--out", out).returncode == 0
     assert _metrics(report(a)) == _metrics(report(b))
+
+
+# --- abuse: what the issue "Nothing lost, nothing mislabelled" tried, each with its expected answer ---------
+
+DIGITS = ("run", "digits", "--preset", "smoke", "--iters", "60", "--retrain-iters", "30", "--width", "32")
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_resume_only_the_run_that_is_in_the_folder(tmp_path):
+    out = tmp_path / "a"
+    assert prunekit(*DIGITS, "--seed", "3", "--out", out).returncode == 0
+    finished = (out / "report.json").read_bytes()
+    assert_one_line_error(prunekit(*DIGITS, "--seed", "3", "--out", out, "--resume"), "holds a finished run")
+    assert (out / "report.json").read_bytes() == finished  # not rewritten without --force
+    (out / "report.json").unlink()  # what a kill -9 before the report leaves
+    assert_one_line_error(prunekit(*DIGITS, "--seed", "3", "--out", out), "holds an interrupted run", "--resume")
+    base = [a for a in DIGITS if a not in ("--iters", "60")]
+    for changed, shown in (
+        (("--iters", "60", "--seed", "4"), "seed 3 there, 4 now"),
+        (
+            ("--iters", "60", "--seed", "3", "--scorer", "w_in", "--selector", "topk"),
+            "scorer 'w_out' there, 'w_in' now",
+        ),
+        (("--iters", "50", "--seed", "3"), "iters 60 there, 50 now"),
+    ):
+        assert_one_line_error(prunekit(*base, *changed, "--out", out, "--resume"), "other settings", shown)
+    assert prunekit(*DIGITS, "--seed", "3", "--out", out, "--resume").returncode == 0
+
+
+def test_a_folder_prunekit_did_not_write_is_never_written_into(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    (mine / "report.md").write_text("my own report")
+    before = _files(mine)
+    assert_one_line_error(prunekit(*DIGITS, "--out", mine), "non-empty folder that prunekit did not write")
+    assert _files(mine) == before
+    # --out "" is the working directory: the same rule
+    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
+    proc = subprocess.run([exe, *DIGITS, "--out", ""], cwd=mine, capture_output=True, text=True)
+    assert_one_line_error(proc, "non-empty folder that prunekit did not write")
+    assert _files(mine) == before
+    sweep = prunekit("sweep", "digits", "--widths", "8", "--seeds", "0", "--out", mine)
+    assert_one_line_error(sweep, "is a non-empty folder that is not a sweep's")
+    assert _files(mine) == before
+
+
+def test_budgets_that_prune_nothing_or_cannot_apply_are_refused_before_training(tmp_path):
+    out = tmp_path / "r"
+    assert_one_line_error(
+        prunekit("run", "nerf", *SMOKE, "--width", "64", "--round-to", "1000", "--out", out),
+        "prunes nothing (--round-to 1000 rounds every width back up)",
+    )
+    assert_one_line_error(prunekit("run", "nerf", *SMOKE, "--width", "1000", "--out", out), "larger than")
+    assert not (out / "dense").exists()  # refused before any training
+    for seeds, message in (("1,1", "--seeds names 1 more than once"), ("99999999999", "--seed must be in [0, 2**32)")):
+        assert_one_line_error(prunekit("sweep", "digits", "--widths", "8", "--seeds", seeds, "--out", out), message)
+    assert_one_line_error(prunekit(*DIGITS, "--seed", str(10**23), "--out", out), "--seed must be in [0, 2**32)")
+
+
+def test_global_allocation_says_when_it_keeps_far_more_than_asked(tmp_path):
+    proc = prunekit("run", "digits", "--preset", "smoke", "--iters", "20", "--allocation", "global", "--keep", "0.001",
+                    "--out", tmp_path / "g")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: --allocation global keeps" in proc.stderr and "not 0.10%" in proc.stderr
+
+
+def _mlp():
+    from mlps import ResidualMLP
+
+    return ResidualMLP(d_in=6, width=16, hidden=32), (torch.randn(16, 6),)
+
+
+class _Bad:
+    """A scorer or selector plug-in that misbehaves in one chosen way."""
+
+    name = "broken"
+    needs_calibration = False
+
+    def __init__(self, how):
+        self.how = how
+
+    def score(self, layer, calibration=None):
+        if self.how == "raise":
+            raise RuntimeError("lookup table missing")
+        if self.how == "none":
+            return None
+        return -torch.rand(layer.width)  # negative
+
+    def select(self, scores, k, layer, generator):
+        idx = torch.arange(k)
+        if self.how == "nan":
+            return idx, torch.full((k,), float("nan"))
+        if self.how == "range":
+            return idx + layer.width, None
+        if self.how == "negative":
+            return idx - 1, None
+        return idx.float(), None
+
+
+@pytest.mark.parametrize(
+    "scorer, selector, message",
+    [
+        (_Bad("raise"), "topk", "scorer 'broken' failed on layer "),
+        (_Bad("none"), "topk", "scorer 'broken' failed on layer "),
+        (_Bad("negative"), "coreset", "selector 'coreset' failed on layer .*needs non-negative scores"),
+        ("w_out", _Bad("nan"), "selector 'broken' on layer .* each must be finite and positive"),
+        ("w_out", _Bad("range"), "selector 'broken' on layer .* indices outside"),
+        ("w_out", _Bad("negative"), "selector 'broken' on layer .* indices outside"),
+        ("w_out", _Bad("float"), "selector 'broken' on layer .*expected a 1-D integer tensor"),
+    ],
+)
+def test_a_misbehaving_plug_in_is_named(scorer, selector, message):
+    from prunekit.errors import PluginError
+
+    model, inputs = _mlp()
+    with pytest.raises(PluginError, match=message):
+        pk.prune(model, inputs, scorer=scorer, selector=selector, width=4)
+
+
+def test_verification_rejects_a_model_that_computes_nan():
+    from prunekit.errors import VerificationError
+
+    model, inputs = _mlp()
+    plan = pk.plan(model, inputs, scorer="w_out", selector="coreset", width=4)
+    name = next(iter(plan.layers))
+    plan.layers[name].scales = [float("nan")] * len(plan.layers[name].kept)
+    with pytest.raises(VerificationError, match="NaN or Inf"):
+        pk.apply(model, plan, inputs)
+
+
+def test_a_fifo_for_a_json_file_is_refused_not_read(scene, tmp_path):
+    (scene / "transforms_train.json").unlink()
+    os.mkfifo(scene / "transforms_train.json")
+    assert_one_line_error(run_nerf(scene, tmp_path), "transforms_train.json is not a regular file")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda raw: raw.__setitem__(slice(None), 0.0), "row 0 has no rotation matrix"),
+        (lambda raw: raw[:, 15].__setitem__(slice(None), -1.0), "row 0 needs 0 < near < far"),
+        (lambda raw: raw[1].__setitem__(14, 0.0), "row 1 needs a positive height, width and focal length"),
+    ],
+)
+def test_bad_llff_cameras_are_named_as_bad_data(tmp_path, change, message):
+    from test_nerf_reference import _write_llff_by_hand
+
+    root = _write_llff_by_hand(tmp_path / "llff")
+    raw = np.load(root / "poses_bounds.npy")
+    change(raw)
+    np.save(root / "poses_bounds.npy", raw)
+    assert_one_line_error(run_nerf(root, tmp_path), message)
+
+
+def test_an_all_zero_blender_pose_is_bad_data(scene, tmp_path):
+    edit_json(scene / "transforms_train.json", lambda m: m["frames"][0].update(transform_matrix=[[0] * 4] * 4))
+    assert_one_line_error(run_nerf(scene, tmp_path), "frame 0: transform_matrix has no rotation")
+
+
+def test_commands_on_the_wrong_kind_of_path(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert_one_line_error(prunekit("eval", f), "is not a run folder")
+    assert_one_line_error(prunekit("prune", f, "--input-dims", "1000000000", "--out", tmp_path / "p"), "at most 65,536")
+    cells = tmp_path / "sweep" / "cells"
+    cells.mkdir(parents=True)
+    cell = {"id": "x", "scorer": "w_out", "selector": "topk", "retrain": "finetune", "headline": "psnr", "seed": 0,
+            "width": 8, "dense": {"psnr": 20.0}, "pruned": {"psnr": "twenty"}}  # fmt: skip
+    (cells / "x.json").write_text(json.dumps(cell))
+    assert_one_line_error(
+        prunekit("results", tmp_path / "sweep"), "x.json is not a usable sweep cell: psnr is not a number"
+    )
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_written_file(tmp_path):
+    import resource
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
+    out = tmp_path / "full"
+    proc = subprocess.run(
+        [exe, *DIGITS, "--out", str(out)], capture_output=True, text=True, preexec_fn=small_files,
+        env=dict(os.environ, PRUNEKIT_PROGRESS="0"),
+    )  # fmt: skip
+    assert_one_line_error(proc, "cannot write ", "File too large")
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_sigterm_is_handled_as_ctrl_c(tmp_path):
+    out = tmp_path / "term"
+    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
+    proc = subprocess.Popen(
+        [exe, "run", "digits", "--iters", "100000", "--out", str(out)],
+        env=dict(os.environ, PRUNEKIT_PROGRESS="0"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    state = out / "dense" / "train_state.safetensors"
+    deadline = time.time() + 120
+    while not state.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().startswith("error: terminated") and "--resume" in err and "Traceback" not in err
+
+
+def test_a_second_sweep_into_the_same_folder_stops_at_once(tmp_path):
+    out = tmp_path / "s"
+    args = ("sweep", "digits", "--widths", "8", "--seeds", "0", "--iters", "100000", "--out", str(out))
+    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
+    first = subprocess.Popen([exe, *args], env=dict(os.environ, PRUNEKIT_PROGRESS="0"), stderr=subprocess.DEVNULL)
+    try:
+        state = out / "dense-seed0" / "train_state.safetensors"
+        deadline = time.time() + 120
+        while not state.exists() and time.time() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        assert_one_line_error(prunekit(*args), "another prunekit sweep is writing to --out")
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_files_follow_the_umask(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
+    out = tmp_path / "shared"
+    subprocess.run([exe, *DIGITS, "--out", str(out)], preexec_fn=lambda: os.umask(0o022), check=True,
+                   capture_output=True)  # fmt: skip
+    for name in ("report.json", "report.md", "run.json", "dense/mlp.safetensors"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_an_unexpected_failure_is_one_line_naming_where(tmp_path):
+    code = (
+        "import sys, prunekit.commands as c\n"
+        "def boom(cfg):\n    raise ValueError('a bug nobody foresaw')\n"
+        "c.run_pipeline = boom\n"
+        "from prunekit.cli import entry; sys.argv = ['prunekit'] + sys.argv[1:]; entry()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, DIGITS), "--out", str(tmp_path / "u")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "error: unexpected ValueError in prunekit.commands.run: a bug nobody foresaw "
+        "(rerun with --debug for the traceback)"
+    )
+
+
+def test_a_description_must_describe_what_the_target_builds(tmp_path):
+    out = tmp_path / "d"
+    assert prunekit(*DIGITS, "--out", out).returncode == 0
+    desc = out / "dense" / "mlp.json"
+    original = desc.read_text()
+    for change, message in (
+        (lambda c: c.update(fourier=1e9), "the number 1000000000.0 exceeds 16,777,216"),
+        (lambda c: c.update(hidden=[256] * 300_000), "a list of 300,000 entries (at most 4,096)"),
+        (lambda c: c.update(fourier=1), "describes another architecture than this target builds"),
+    ):
+        meta = json.loads(original)
+        change(meta["config"])
+        desc.write_text(json.dumps(meta))
+        assert_one_line_error(prunekit("eval", out, timeout=60), message)
+    desc.write_text('{"format": "prunekit.model/1", "config": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert_one_line_error(prunekit("inspect", out / "dense" / "mlp.safetensors"), "nested too deeply")

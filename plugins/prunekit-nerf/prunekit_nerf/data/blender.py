@@ -14,6 +14,8 @@ from prunekit_nerf.data.scene import Scene, Split, pose_matrix
 
 
 def read_json(path: Path):
+    if not path.is_file():  # a FIFO or device under that name would block the reader
+        raise BadInput(f"{path} is not a regular file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -37,9 +37,28 @@ def _average_pose(poses: np.ndarray) -> np.ndarray:
     return m
 
 
+def _check_cameras(raw: np.ndarray, where: Path) -> None:
+    """Rotations that are rotations, positive focal lengths and image sizes, 0 < near < far: all-zero rows
+    or a negative near bound are bad data, named here rather than ending in a NaN loss."""
+    mats = raw[:, :15].reshape(-1, 3, 5)
+    for i, m in enumerate(mats):
+        det = float(np.linalg.det(m[:, :3]))
+        if not 0.5 < abs(det) < 2.0:
+            raise BadInput(f"{where}: row {i} has no rotation matrix (determinant {det:.3g}; all zeros?)")
+        if (m[:, 4] <= 0).any():
+            raise BadInput(f"{where}: row {i} needs a positive height, width and focal length, got {m[:, 4].tolist()}")
+    near, far = raw[:, 15], raw[:, 16]
+    bad = np.nonzero(~((near > 0) & (far > near)))[0]
+    if len(bad):
+        i = int(bad[0])
+        raise BadInput(f"{where}: row {i} needs 0 < near < far, got near {near[i]:.3g}, far {far[i]:.3g}")
+
+
 def load(root: Path, factor: int = FACTOR) -> Scene:
     """The capture at ``root``, its images downscaled ``factor`` times (from ``images_{factor}/``, or
     ``images/`` for 1); a missing folder is an error, never a silent switch to another resolution."""
+    if not (root / "poses_bounds.npy").is_file():  # a FIFO under that name would block the reader
+        raise BadInput(f"{root / 'poses_bounds.npy'} is not a regular file")
     try:
         raw = np.load(root / "poses_bounds.npy", allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -49,6 +68,7 @@ def load(root: Path, factor: int = FACTOR) -> Scene:
     if not np.isfinite(raw).all():
         row = int(np.nonzero(~np.isfinite(raw).all(1))[0][0])
         raise BadInput(f"{root / 'poses_bounds.npy'}: row {row} has NaN or Inf")
+    _check_cameras(raw, root / "poses_bounds.npy")
     folder = root / (f"images_{factor}" if factor > 1 else "images")
     if not folder.is_dir():
         found = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("images"))

@@ -59,4 +59,6 @@ def pose_matrix(value, where: str) -> torch.Tensor:
         raise BadInput(f"{where}: transform_matrix must be 4x4, got {list(m.shape)}")
     if not torch.isfinite(m).all():
         raise BadInput(f"{where}: transform_matrix has NaN or Inf")
+    if abs(float(torch.linalg.det(m[:3, :3].double()))) < 1e-6:  # all zeros, or a flattened camera
+        raise BadInput(f"{where}: transform_matrix has no rotation (its 3x3 part is singular)")
     return m
