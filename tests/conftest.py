@@ -16,28 +16,25 @@ def _seed():
     torch.manual_seed(0)
 
 
+def _shared(path: Path, marker: str) -> Path:
+    if not (path / marker).exists():
+        pytest.skip(f"../shared/data/{path.relative_to(SHARED.parent)} is not present")
+    return path
+
+
 @pytest.fixture
 def lego_official_100() -> Path:
-    path = SHARED / "lego_official_100"
-    if not (path / "transforms_test.json").exists():
-        pytest.skip("../shared/data/nerf_synthetic/lego_official_100 is not present")
-    return path
+    return _shared(SHARED / "lego_official_100", "transforms_test.json")
 
 
 @pytest.fixture
 def fern() -> Path:
-    path = SHARED.parent / "nerf_llff" / "fern"
-    if not (path / "poses_bounds.npy").exists():
-        pytest.skip("../shared/data/nerf_llff/fern is not present")
-    return path
+    return _shared(SHARED.parent / "nerf_llff" / "fern", "poses_bounds.npy")
 
 
 @pytest.fixture
 def lego_100() -> Path:
-    path = SHARED / "lego_100"
-    if not (path / "transforms_train.json").exists():
-        pytest.skip("../shared/data/nerf_synthetic/lego_100 is not present")
-    return path
+    return _shared(SHARED / "lego_100", "transforms_train.json")
 
 
 def cli_env() -> dict:

@@ -545,6 +545,6 @@ def test_a_description_must_describe_what_the_target_builds(digits_run, tmp_path
         meta = json.loads(original)
         change(meta["config"])
         desc.write_text(json.dumps(meta))
-        assert_one_line_error(prunekit("eval", out, timeout=60), message)
+        assert_one_line_error(prunekit("eval", out), message)
     desc.write_text('{"format": "prunekit.model/1", "config": ' + "[" * 100_000 + "]" * 100_000 + "}")
     assert_one_line_error(prunekit("inspect", out / "dense" / "mlp.safetensors"), "nested too deeply")

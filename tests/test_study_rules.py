@@ -91,21 +91,14 @@ def test_step_times_are_taken_in_alternating_blocks_in_one_measurement():
 
 
 def _cell(seed, selector, psnr, collapsed=False, at_cut=None):
-    stage = {"params": 10, "size_mb": 4e-5, "sec_per_iter": 0.1, "psnr": psnr, "collapsed": collapsed, "floor": 10.0}
-    row = {
-        "id": f"w_out-{selector}-width8-finetune-seed{seed}",
-        "target": "nerf",
-        "scorer": "w_out",
-        "selector": selector,
-        "width": 8,
-        "retrain": "finetune",
-        "seed": seed,
-        "headline": "psnr",
-        "dense": {**stage, "params": 20, "psnr": 20.0, "collapsed": False},
-        "pruned": stage,
-        "timing": {"ratio": 0.5, "block_ratios": [0.4, 0.5, 0.6], "dense_sec_per_iter": 0.2},
-        "collapsed": collapsed,
-    }
+    """test_sweep's hand-written cell, with a floor of 10 dB, a collapse flag and an in-cell timing."""
+    from test_sweep import _cell as plain
+
+    row = plain(seed, "w_out", selector, psnr)
+    row["pruned"] = {**row["pruned"], "collapsed": collapsed, "floor": 10.0}
+    row["dense"] = {**row["dense"], "floor": 10.0}
+    row["timing"] = {"ratio": 0.5, "block_ratios": [0.4, 0.5, 0.6], "dense_sec_per_iter": 0.2}
+    row["collapsed"] = collapsed
     if at_cut is not None:
         row["pruned_before_retrain"] = {"psnr": at_cut[0], "collapsed": at_cut[1], "floor": 10.0}
     return row
