@@ -1,26 +1,59 @@
-"""Seconds per rendered test image, dense vs pruned: the inference speed-up the paper only claims.
+"""Seconds per rendered test image, pruned ÷ dense, in each engine a pruned field can be deployed on:
+torch fp32, torch bf16 (where the CPU or GPU computes it natively), onnxruntime fp32 and onnxruntime int8.
 
-python bench/render_speed.py [--data PATH] [--device auto]
+python bench/render_speed.py [--data PATH] [--dense DIR] [--device auto]
+
+``--dense`` takes trained dense weights (a run's dense/ folder or a sweep's dense-seedN/); the PSNR column
+is then against the test image (the pruned fields are cut without fine-tuning, so it shows what int8
+costs beside fp32 of the same field, not what pruning costs). onnxruntime needs the deploy extra.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
-from common import device_name, median_time
+import torch
+from common import cpu_model, device_name, median_time
+from prunekit_nerf.metrics import psnr
 from prunekit_nerf.rays import camera_rays
 from prunekit_nerf.render import RenderConfig, render_image
 from prunekit_nerf.train import NerfTask
 
 import prunekit
+from prunekit.deploy import OnnxModule, quantize_int8
+from prunekit.pipeline import load_models
 from prunekit.runtime import resolve_device
 from prunekit.target import RunOptions
+
+
+def native_bf16(device: torch.device) -> bool:
+    """bf16 matrix kernels in hardware: AVX-512 BF16 or AMX on the CPU, or a GPU that supports it."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def engines(models: dict, inputs, folder: Path) -> dict[str, dict]:
+    """The same fields exported and run by onnxruntime, in fp32 and dynamic int8."""
+    fp32, int8 = {}, {}
+    for name, m in models.items():
+        path = folder / f"{name}.onnx"
+        prunekit.export(m, inputs, path)
+        fp32[name] = OnnxModule(path)
+        int8[name] = OnnxModule(quantize_int8(path, folder / f"{name}.int8.onnx"))
+    return {"onnxruntime fp32": fp32, "onnxruntime int8": int8}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--dense", type=Path, default=None, help="trained dense weights (a dense/ folder)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     device = resolve_device(args.device)
@@ -29,24 +62,34 @@ def main() -> None:
     h, w = task.test.hw
     o, d = camera_rays(h, w, task.test.intrinsics[0], task.test.poses[0])
     o, d = o.to(device), d.to(device)
-    dense = task.build(0)
+    truth = task.test.images[0]
+    dense = load_models(task, args.dense) if args.dense else task.build(0)
     inputs = task.example_inputs("coarse")
+    bf16 = native_bf16(device)
     print(f"device: {device_name(device)}; image {w}x{h}, 64 coarse + 128 fine samples per ray")
+    print(f"bf16: {'native, measured' if bf16 else f'not native on {cpu_model()}, not measured'}")
+    print("| model | params | engine | s/image | ÷ dense torch fp32 | PSNR dB |\n|---|---|---|---|---|---|")
     base = None
-    for label, kw in (
-        ("dense 256", None),
-        ("keep 0.483", {"keep": 0.483}),
-        ("keep 0.483 ×16", {"keep": 0.483, "round_to": 16}),
-        ("width 128", {"width": 128}),
-        ("width 64", {"width": 64}),
-    ):
+    for label, kw in (("dense 256", None), ("keep 0.483", {"keep": 0.483}), ("width 64", {"width": 64})):
         models = (
             dense if kw is None else {n: prunekit.prune(m, inputs, selector="topk", **kw) for n, m in dense.items()}
         )
-        sec = median_time(lambda m=models: render_image(m, o, d, task.scene.near, task.scene.far, cfg), 3, 1, device)
-        base = base or sec
         params = sum(prunekit.count_params(m) for m in models.values())
-        print(f"{label:>14}: {params:>9,} params  {sec:.3f} s/image  pruned/dense {sec / base:.3f}")
+        runs = {"torch fp32": (models, False)}
+        if bf16:
+            runs["torch bf16"] = (models, True)
+        with tempfile.TemporaryDirectory() as tmp:
+            if device.type == "cpu":
+                runs.update({k: (v, False) for k, v in engines(models, inputs, Path(tmp)).items()})
+            for engine, (fields, autocast) in runs.items():
+
+                def render(fields=fields, autocast=autocast):
+                    return render_image(fields, o, d, task.scene.near, task.scene.far, cfg, autocast)[0]
+
+                sec = median_time(render, 3, 1, device)
+                base = base or sec
+                quality = psnr(render().reshape(h, w, 3).cpu(), truth)
+                print(f"| {label} | {params:,} | {engine} | {sec:.3f} | {sec / base:.3f} | {quality:.2f} |")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from prunekit.api import Scorer, Selector, apply, plan, prune
 from prunekit.budget import count_params
 from prunekit.checkpoint import load, save
+from prunekit.deploy import export, load_exported
 from prunekit.errors import PrunekitError
 from prunekit.hookspecs import hookimpl
 from prunekit.plans import Plan
@@ -15,8 +16,10 @@ __all__ = [
     "Selector",
     "apply",
     "count_params",
+    "export",
     "hookimpl",
     "load",
+    "load_exported",
     "plan",
     "prune",
     "registry",

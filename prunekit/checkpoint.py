@@ -211,6 +211,41 @@ def _build_on_meta(model_cls: type[nn.Module], config: dict, where: Path) -> nn.
         raise CheckpointError(f"{where}: building {model_cls.__name__} failed: {type(exc).__name__}: {exc}") from None
 
 
+def _plan(description: dict, path: Path) -> Plan | None:
+    if description.get("plan") is None:
+        return None
+    try:
+        return Plan.from_dict(description["plan"])
+    except CheckpointError as exc:
+        raise CheckpointError(f"{sidecar(path)}: {exc}") from None
+
+
+def mismatches(built: dict[str, list[int]], stored: dict[str, list[int]], plan: Plan | None) -> list[str]:
+    """Where the stored tensor shapes are not what the description's config builds, pruned by its plan.
+
+    Without a plan every shape must be the built one. With one, a pruned layer's built width must be the
+    plan's dense width, and a dimension may only shrink, by at most the neurons the plan drops in all:
+    a config that builds far larger layers than the file holds (``fourier: 1e9``) is refused before
+    anything is allocated, not when the first forward pass asks for gigabytes."""
+    problems = []
+    for name in sorted(set(built) ^ set(stored)):
+        problems.append(f"tensor {name} is {'built but not stored' if name in built else 'stored but not built'}")
+    dropped = 0 if plan is None else sum(lp.width - len(lp.kept) for lp in plan.layers.values())
+    for name in sorted(set(built) & set(stored)):
+        b, s = built[name], stored[name]
+        if len(b) != len(s) or any(x > y for x, y in zip(s, b)):
+            problems.append(f"tensor {name} is stored as {s}, larger than the model's {b}")
+        elif any(y - x > dropped for x, y in zip(s, b)):
+            why = "no plan explains it" if plan is None else f"more than the plan's {dropped} dropped neurons"
+            problems.append(f"tensor {name} is stored as {s} where the config builds {b}: {why}")
+    for lp in plan.layers.values() if plan else ():
+        for member in lp.members:
+            b = built.get(f"{member}.weight")
+            if b is not None and b[0] != lp.width:
+                problems.append(f"layer {member} is built {b[0]} wide, the plan pruned it from {lp.width}")
+    return problems
+
+
 def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = False) -> nn.Module:
     """Rebuild a model written by :func:`save`. ``cls`` overrides the recorded class; ``trust`` allows
     importing a class that no plug-in registers (see the module docstring)."""
@@ -222,16 +257,12 @@ def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = Fal
     _check_file(path, shapes)
     model = _build_on_meta(model_cls, description.get("config") or {}, path)
     state = model.state_dict()
-    if set(state) != set(shapes):
-        missing, unexpected = sorted(set(state) - set(shapes)), sorted(set(shapes) - set(state))
-        raise CheckpointError(
-            f"{path} does not match {model_cls.__name__}: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
+    plan = _plan(description, path)
+    problems = mismatches({k: list(v.shape) for k, v in state.items()}, shapes, plan)
+    if problems:
+        raise CheckpointError(f"{path} does not match {model_cls.__name__}'s config: {problems[0]}")
     for name, shape in shapes.items():
-        dense = list(state[name].shape)
-        if len(shape) != len(dense) or any(s > d for s, d in zip(shape, dense)):
-            raise CheckpointError(f"{path}: tensor {name} is stored as {shape}, larger than the model's {dense}")
-        if shape != dense:
+        if shape != list(state[name].shape):
             _resize(model, name, torch.Size(shape))
     persistent = set(model.state_dict())
     if any(name not in persistent for name, _ in model.named_buffers()):
@@ -261,9 +292,9 @@ def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = Fal
         model.load_state_dict(tensors)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: {str(exc).splitlines()[0]}") from None
-    if description.get("plan") is not None:
-        model.prunekit_plan = Plan.from_dict(description["plan"])
-        model.prunekit_plan.check_shapes(model)
+    if plan is not None:
+        model.prunekit_plan = plan
+        plan.check_shapes(model)
     if quantization is not None:
         model.prunekit_quantization = quantization["mode"]
     return model
@@ -277,6 +308,7 @@ def summary(path: Path | str) -> dict:
     _check_file(weights_path(path), shapes)
     plan = description.get("plan")
     return {
+        "check": _check_summary(description, Path(weights_path(path))),
         "class": description.get("class"),
         "config": description.get("config") or {},
         "params": sum(math.prod(s) for s in shapes.values()),
@@ -286,3 +318,22 @@ def summary(path: Path | str) -> dict:
         "plan": None if not isinstance(plan, dict) else plan.get("info"),
         "quantization": (description.get("quantization") or {}).get("mode"),
     }
+
+
+def _check_summary(description: dict, path: Path) -> list[str] | str:
+    """``summary``'s check of the stored shapes against what the config builds (on the meta device): "ok",
+    the mismatches, or why it was not checked (a class that only ``--trust`` would import)."""
+    from prunekit import plugins
+
+    name = description.get("class")
+    cls = _torch_nn_class(name) if isinstance(name, str) else None
+    cls = cls or plugins.registry().models.get(name)
+    if cls is None:
+        return f"not checked: {name} is not a class prunekit builds without importing it (load with --trust)"
+    try:
+        built = _build_on_meta(cls, description.get("config") or {}, path).state_dict()
+        built_shapes = {k: list(v.shape) for k, v in built.items()}
+        problems = mismatches(built_shapes, description["shapes"], _plan(description, path))
+    except CheckpointError as exc:
+        return [str(exc)]
+    return problems or "ok"

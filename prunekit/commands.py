@@ -357,23 +357,80 @@ RUN_DIR = typer.Argument(..., help="The --out folder of a finished `prunekit run
 DATA = typer.Option(None, help="Data set to use instead of the one the run was trained on.")
 
 
+BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+
+
 def evaluate(
     run_dir: Path = RUN_DIR,
     data: Path | None = DATA,
     split: str = typer.Option("test", help="test or val views (targets without a val split: test only)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    backend: str = typer.Option(
+        "torch", help="torch, or the exports of `prunekit export` run by onnxruntime (fp32, or int8 with --int8)."
+    ),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N] (onnxruntime backends: the CPU)."),
 ) -> None:
-    """Re-evaluate a saved run's dense and pruned models; writes eval-SPLIT.json beside its report."""
+    """Re-evaluate a saved run's dense and pruned models; writes eval-SPLIT[-BACKEND].json beside its report."""
     from prunekit.files import json_safe, write_json
     from prunekit.pipeline import open_run
 
+    if backend not in BACKENDS:
+        raise BadInput(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend != "torch":
+        from prunekit.deploy import require_onnxruntime
+
+        require_onnxruntime()  # before loading data: a missing extra is the first thing to say
+        device = "cpu"
     task, stages, report = open_run(run_dir, data, device)
+    sizes = {}
+    if backend != "torch":
+        from prunekit.deploy import engine_models
+
+        int8 = backend.endswith("int8")
+        for stage in stages:
+            folder = run_dir / "export" / stage
+            stages[stage] = engine_models(folder, stages[stage], task.example_inputs, int8)
+            sizes[stage] = sum(m.path.stat().st_size for m in stages[stage].values())
     metrics = {stage: task.evaluate(models, split=split).metrics for stage, models in stages.items()}
-    write_json(run_dir / f"eval-{split}.json", json_safe({"split": split, "data": str(data or ""), **metrics}))
+    for stage, size in sizes.items():
+        metrics[stage]["bytes_on_disk"] = size
+    name = f"eval-{split}{'' if backend == 'torch' else '-' + backend}.json"
+    write_json(run_dir / name, json_safe({"split": split, "backend": backend, "data": str(data or ""), **metrics}))
     h = report["headline"]
-    rows = [[stage, m[h], m.get("collapsed", "")] for stage, m in metrics.items()]
-    out_console.print(markdown_table(["", h, "collapsed"], rows))
-    out_console.print(f"written: {run_dir / f'eval-{split}.json'}")
+    rows = [[stage, m[h], m.get("render_seconds", ""), m.get("collapsed", "")] for stage, m in metrics.items()]
+    out_console.print(markdown_table(["", h, "s/view", "collapsed"], rows))
+    out_console.print(f"written: {run_dir / name}")
+
+
+def export(
+    run_dir: Path = RUN_DIR,
+    fmt: str = typer.Option("onnx", "--format", help="onnx (for inference engines) or pt2 (torch.export)."),
+    which: str = typer.Option("both", help="dense, pruned or both."),
+    int8: bool = typer.Option(False, "--int8", help="Also write onnxruntime's int8 quantization of each ONNX model."),
+    out: Path | None = typer.Option(None, help="Folder for the exports (default: RUN_DIR/export)."),
+) -> None:
+    """Export a saved run's models with a dynamic batch axis, each verified against PyTorch's outputs."""
+    from prunekit.deploy import FORMATS, export_models, require_onnxruntime
+    from prunekit.pipeline import open_run
+
+    if fmt not in FORMATS:
+        raise BadInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if which not in ("dense", "pruned", "both"):
+        raise BadInput(f"--which must be dense, pruned or both, got {which!r}")
+    if fmt == "onnx":
+        require_onnxruntime()
+    task, stages, report = open_run(run_dir, None, "cpu")
+    out = run_dir / "export" if out is None else out
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is an existing file; give a directory")
+    described = {"dense": run_dir / report.get("dense_dir", "dense"), "pruned": run_dir / "pruned"}
+    rows = []
+    for stage in ("dense", "pruned") if which == "both" else (which,):
+        records = export_models(task, stages[stage], out / stage, fmt, int8, described[stage])
+        for name, r in records.items():
+            err = r["verified"]["relative_error"]
+            rows.append([stage, name, r["file"], f"{err:.1e}", r.get("int8", {}).get("file", "")])
+    out_console.print(markdown_table(["", "model", "file", "rel. error", "int8"], rows))
+    out_console.print(f"exported to {out}")
 
 
 def render(

@@ -546,5 +546,12 @@ def test_a_description_must_describe_what_the_target_builds(digits_run, tmp_path
         change(meta["config"])
         desc.write_text(json.dumps(meta))
         assert_one_line_error(prunekit("eval", out), message)
+    meta = json.loads(original)
+    meta["config"]["fourier"] = 2**20  # within the bounds, but far more input columns than the file holds
+    desc.write_text(json.dumps(meta))
+    shown = prunekit("inspect", out / "dense" / "mlp.safetensors")
+    assert shown.returncode == 0, shown.stderr
+    (problem,) = json.loads(shown.stdout)["check"]
+    assert "where the config builds" in problem and "no plan explains it" in problem
     desc.write_text('{"format": "prunekit.model/1", "config": ' + "[" * 100_000 + "]" * 100_000 + "}")
     assert_one_line_error(prunekit("inspect", out / "dense" / "mlp.safetensors"), "nested too deeply")

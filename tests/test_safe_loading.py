@@ -2,6 +2,7 @@
 before checking it against the file."""
 
 import json
+import re
 import sys
 
 import pytest
@@ -65,13 +66,16 @@ def test_cli_refuses_without_trust_and_says_so(booby_trap, tmp_path):
 
 
 def test_description_is_built_on_the_meta_device_and_checked_against_the_file(tmp_path):
-    """A torch.nn.Linear said to be 10⁷ × 10⁷ dense (400 TB) whose file holds a 4 × 3 pruned layer loads
+    """A torch.nn.Linear said to be 10⁷ × 10⁷ dense (400 TB) whose file holds a 4 × 3 layer is refused
     without allocating the dense size; a description that disagrees with the file is refused."""
     small = nn.Linear(3, 4)
     path = pk.save(small, tmp_path / "m.safetensors", config={"in_features": 10**7, "out_features": 10**7})
-    loaded = pk.load(path)
-    assert loaded.weight.shape == (4, 3) and torch.equal(loaded.weight, small.weight)
+    with pytest.raises(CheckpointError, match="where the config builds \\[10000000\\]: no plan explains it"):
+        pk.load(path)
     desc = json.loads(path.with_suffix(".json").read_text())
+    desc["config"] = {"in_features": 3, "out_features": 4}
+    path.with_suffix(".json").write_text(json.dumps(desc))
+    assert torch.equal(pk.load(path).weight, small.weight)
     desc["shapes"]["weight"] = [10**7, 10**7]
     path.with_suffix(".json").write_text(json.dumps(desc))
     with pytest.raises(CheckpointError, match="weight is \\[4, 3\\] in the file"):
@@ -81,3 +85,34 @@ def test_description_is_built_on_the_meta_device_and_checked_against_the_file(tm
     path.with_suffix(".json").write_text(json.dumps(desc))
     with pytest.raises(CheckpointError, match="larger than the model's"):
         pk.load(path)
+
+
+def test_shapes_the_config_and_plan_do_not_explain_are_refused_before_allocating(tmp_path):
+    """A description may say its layer is 3,000,000 inputs wide while the file holds 3: building that
+    for real would allocate 48 MB here, gigabytes for a NeRF encoding; the shapes alone refuse it."""
+    path = pk.save(nn.Linear(3, 4), tmp_path / "m.safetensors", config={"in_features": 3, "out_features": 4})
+    assert json.loads(prunekit("inspect", path).stdout)["check"] == "ok"
+    desc = json.loads(path.with_suffix(".json").read_text())
+    desc["config"]["in_features"] = 3_000_000
+    path.with_suffix(".json").write_text(json.dumps(desc))
+    expected = "tensor weight is stored as [4, 3] where the config builds [4, 3000000]: no plan explains it"
+    with pytest.raises(CheckpointError, match=re.escape(expected)):
+        pk.load(path)
+    assert json.loads(prunekit("inspect", path).stdout)["check"] == [expected]
+
+
+def test_a_plan_explains_at_most_the_neurons_it_drops():
+    from prunekit.checkpoint import mismatches
+    from prunekit.plans import LayerPlan, Plan
+
+    plan = Plan({"0": LayerPlan(width=8, kept=[0, 2, 5], members=["0"])})  # drops 5 of 8
+    built = {"0.weight": [8, 4], "0.bias": [8], "2.weight": [2, 8]}
+    assert mismatches(built, {"0.weight": [3, 4], "0.bias": [3], "2.weight": [2, 3]}, plan) == []
+    assert mismatches(built, {"0.weight": [3, 4], "0.bias": [3], "2.weight": [2, 2]}, plan) == [
+        "tensor 2.weight is stored as [2, 2] where the config builds [2, 8]: more than the plan's 5 dropped neurons"
+    ]
+    assert (
+        mismatches({**built, "0.weight": [16, 4]}, {"0.weight": [3, 4], "0.bias": [3], "2.weight": [2, 3]}, plan)[-1]
+        == "layer 0 is built 16 wide, the plan pruned it from 8"
+    )
+    assert mismatches(built, {"0.weight": [3, 4], "0.bias": [3]}, plan) == ["tensor 2.weight is built but not stored"]
