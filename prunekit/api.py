@@ -7,6 +7,7 @@ Scorers and selectors are given by name (any registered plug-in) or as objects t
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -19,6 +20,8 @@ from prunekit.errors import PluginError
 from prunekit.graph import ModelGraph, PrunableLayer
 from prunekit.plans import LayerPlan, Plan
 from prunekit.refit import refit as refit_layers
+from prunekit.schedule import check as check_schedule
+from prunekit.schedule import compose, widths_along
 from prunekit.surgery import cut, verify
 
 
@@ -118,8 +121,10 @@ def make_plan(
     seed: int = 0,
     allocation: str = "uniform",
     round_to: int = 1,
+    counts: dict[str, int] | None = None,
 ) -> Plan:
-    """Score every prunable layer of ``graph``, and select the neurons it keeps within the budget."""
+    """Score every prunable layer of ``graph``, and select the neurons it keeps within the budget (or
+    exactly ``counts`` per layer: a step of a gradual schedule)."""
     score_fn, select_fn = _scorer(scorer), _selector(selector)
     budget = Budget(width=width, keep=keep, allocation=allocation, round_to=round_to)
     calib = (
@@ -133,7 +138,7 @@ def make_plan(
         torch.manual_seed(seed)
         for name, layer in graph.layers.items():
             all_scores[name] = _scores(score_fn, scorer, layer, name, calib.get(name))
-        kept_counts = allocate(graph, budget, all_scores)
+        kept_counts = allocate(graph, budget, all_scores) if counts is None else counts
         for name, layer in graph.layers.items():
             scores = all_scores[name]
             idx, scales = _selection(select_fn, selector, scores, kept_counts[name], layer, name, generator)
@@ -202,6 +207,9 @@ def prune(
     seed: int = 0,
     allocation: str = "uniform",
     round_to: int = 1,
+    steps: int = 1,
+    schedule: str = "cubic",
+    between: Callable[[nn.Module, int], None] | None = None,
 ) -> nn.Module:
     """A pruned, verified copy of ``model``; its plan is ``result.prunekit_plan``.
 
@@ -211,15 +219,75 @@ def prune(
     defaults to ``example_inputs``. ``refit=True`` re-solves every layer that lost inputs by least
     squares so the pruned model tracks the dense one on the calibration data. ``round_to=16`` keeps
     every width a multiple of 16, which matrix-multiply kernels run faster.
+
+    ``steps=N`` prunes gradually (:func:`prune_steps`): N cuts along ``schedule`` ("cubic" as AGP, or
+    "linear") to the same widths as one shot, ``between(model, step)`` called after each cut but the last
+    (to train the model in place before it is scored again).
     """
-    calibration = example_inputs if calibration is None else calibration
-    pruned = copy.deepcopy(model)
+    cuts = prune_steps(
+        model, example_inputs, scorer, selector, width, keep, calibration, refit, seed, allocation, round_to,
+        steps, schedule,
+    )  # fmt: skip
+    for step, pruned in enumerate(cuts, 1):
+        if step < steps and between is not None:
+            between(pruned, step)
+    return pruned
+
+
+def _cut_once(current: nn.Module, example_inputs, calibration, refit: bool, **plan_args) -> nn.Module:
+    pruned = copy.deepcopy(current)
     graph = ModelGraph(pruned, example_inputs)
-    the_plan = make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation, round_to)
+    the_plan = make_plan(graph, calibration=calibration, **plan_args)
     factors = cut(graph, the_plan)
-    verify(model, pruned, the_plan, example_inputs, factors)
+    verify(current, pruned, the_plan, example_inputs, factors)
     if refit:
-        refit_layers(model, pruned, the_plan, calibration)
+        refit_layers(current, pruned, the_plan, calibration)
         the_plan.info["refit"] = True
     pruned.prunekit_plan = the_plan
     return pruned
+
+
+def prune_steps(
+    model: nn.Module,
+    example_inputs,
+    scorer: str | Scorer = "w_out",
+    selector: str | Selector = "coreset",
+    width: int | None = None,
+    keep: float | None = None,
+    calibration=None,
+    refit: bool = False,
+    seed: int = 0,
+    allocation: str = "uniform",
+    round_to: int = 1,
+    steps: int = 1,
+    schedule: str = "cubic",
+) -> Iterator[nn.Module]:
+    """Prune in ``steps`` cuts, yielding the model after each; same arguments as :func:`prune`.
+
+    The widths a one-shot cut would give are computed on the dense model first; each cut moves every
+    layer along ``schedule`` towards them (:func:`prunekit.schedule.widths_along`) and ends exactly there.
+    Before each cut the current model is scored again, so a caller that trains the yielded model in
+    place between cuts gets scores of the trained weights. Every cut is verified against the model it
+    was cut from. The yielded model's plan maps its neurons to the dense model's (scales multiplied), so
+    :func:`apply` on the dense model rebuilds the same architecture, and the same weights when nothing
+    trained in between and nothing was refitted.
+    """
+    check_schedule(steps, schedule)
+    calibration = example_inputs if calibration is None else calibration
+    plan_args = dict(scorer=scorer, selector=selector, width=width, keep=keep, allocation=allocation, round_to=round_to)
+    if steps == 1:
+        yield _cut_once(model, example_inputs, calibration, refit, seed=seed, **plan_args)
+        return
+    final = plan(model, example_inputs, calibration=calibration, seed=seed, **plan_args)
+    dense = {name: lp.width for name, lp in final.layers.items()}
+    target = {name: len(lp.kept) for name, lp in final.layers.items()}
+    widths = widths_along(dense, target, steps, schedule, round_to)
+    current, composed = model, None
+    for step, counts in enumerate(widths, 1):
+        current = _cut_once(
+            current, example_inputs, calibration, refit, seed=seed + step - 1, counts=counts, **plan_args
+        )
+        composed = current.prunekit_plan if composed is None else compose(composed, current.prunekit_plan)
+        composed.info["schedule"] = {"kind": schedule, "steps": steps, "widths": widths[:step]}
+        current.prunekit_plan = composed
+        yield current

@@ -72,7 +72,7 @@ def params_after(graph: ModelGraph, kept: dict[str, int]) -> int:
     return total
 
 
-def aligned(k: int, width: int, round_to: int) -> int:
+def aligned(k: float, width: int, round_to: int) -> int:
     """``k`` neurons rounded to the nearest multiple of ``round_to``, within [min(round_to, width), width]."""
     return max(min(round_to, width), min(width, round_to * round(k / round_to)), 1)
 

@@ -35,6 +35,10 @@ FINETUNE_SCHEDULE = typer.Option(
     "cosine",
     help="Fine-tuning learning rate: cosine (decay to 0.1x over it) or preset (the preset's schedule, restarted).",
 )
+STEPS = typer.Option(
+    1, help="Prune gradually: N cuts to the budget, re-scoring before each, the retraining split between them."
+)
+SCHEDULE = typer.Option("cubic", help="Widths along the --steps cuts: cubic (AGP: big cuts first) or linear.")
 DISTILL = typer.Option(
     0.0, help="Retrain against the dense model too: loss weight of its outputs in [0, 1] (0: ground truth only)."
 )
@@ -73,6 +77,8 @@ def run(
     finetune_schedule: str = FINETUNE_SCHEDULE,
     allocation: str = typer.Option("uniform", help="uniform: one ratio for every layer; global: widths from scores."),
     round_to: int = ROUND_TO,
+    steps: int = STEPS,
+    schedule: str = SCHEDULE,
     quantize: str | None = typer.Option(None, help="After retraining, also quantize: int8, fp16 or bf16."),
     preset: str = typer.Option("demo", help="Size of the run: demo (minutes on 2 cores), paper, smoke (for tests)."),
     iters: int | None = typer.Option(None, help="Dense training iterations (overrides the preset)."),
@@ -121,6 +127,8 @@ def run(
         allocation=allocation,
         round_to=round_to,
         quantize=quantize,
+        steps=steps,
+        schedule=schedule,
         options=options,
         out=out,
         dense_checkpoint=dense_checkpoint,
@@ -251,6 +259,8 @@ def sweep(
     at_cut: bool = typer.Option(False, "--at-cut", help="Also evaluate each pruned model before retraining."),
     allocations: str = typer.Option("uniform", help="Comma-separated allocations: uniform, global."),
     round_to: int = ROUND_TO,
+    steps: int = STEPS,
+    schedule: str = SCHEDULE,
     quantize: str | None = typer.Option(None, help="Also evaluate every cell quantized: int8, fp16 or bf16."),
     equal_budget: bool = typer.Option(True, help="Also train each dense model for the retraining budget."),
     validation: bool = typer.Option(
@@ -301,6 +311,8 @@ def sweep(
         quantize=quantize,
         equal_budget=equal_budget,
         validation=validation,
+        steps=steps,
+        schedule=schedule,
     )
     if executor not in ("local", "ray"):
         raise BadInput(f"--executor must be local or ray, got {executor!r}")

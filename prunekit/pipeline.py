@@ -10,6 +10,7 @@ import copy
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from prunekit import checkpoint, plugins
-from prunekit.api import prune
+from prunekit.api import prune_steps
 from prunekit.budget import Budget, allocate, count_params
 from prunekit.errors import BadInput, CheckpointError
 from prunekit.files import json_safe, read_json, write_json
@@ -26,6 +27,8 @@ from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
 from prunekit.report import write_report
 from prunekit.runtime import barrier, is_main, world
+from prunekit.schedule import check as check_schedule
+from prunekit.schedule import split_iters
 from prunekit.target import Evaluation, RunOptions, Task, options_of, parse_options
 from prunekit.training import WARMUP_STEPS, TrainStats
 
@@ -42,6 +45,8 @@ class RunConfig:
     allocation: str = "uniform"
     round_to: int = 1
     quantize: str | None = None
+    steps: int = 1  # cuts from dense to the budget (gradual pruning), with training between them
+    schedule: str = "cubic"
     options: RunOptions = field(default_factory=RunOptions)
     out: Path = Path("runs/latest")
     dense_checkpoint: Path | None = None
@@ -65,6 +70,7 @@ def run_settings(cfg: RunConfig) -> dict:
         "retrain": cfg.retrain,
         "refit": cfg.refit,
         "quantize": cfg.quantize,
+        **({"steps": cfg.steps, "schedule": cfg.schedule} if cfg.steps > 1 else {}),
         "dense_checkpoint": None if cfg.dense_checkpoint is None else str(Path(cfg.dense_checkpoint).resolve()),
         "data": None if o.data is None else str(Path(o.data).resolve()),
         "preset": o.preset,
@@ -238,12 +244,22 @@ def dense_stage(task: Task, seed: int, folder: Path, resume: bool, dense_checkpo
 
 
 def prune_stage(
-    task: Task, dense: dict[str, nn.Module], scorer: str, selector: str, budget: Budget, refit: bool, seed: int
+    task: Task,
+    dense: dict[str, nn.Module],
+    scorer: str,
+    selector: str,
+    budget: Budget,
+    refit: bool,
+    seed: int,
+    steps: int = 1,
+    schedule: str = "cubic",
+    between: Callable[[dict[str, nn.Module], int], None] | None = None,
 ) -> tuple[dict[str, nn.Module], float]:
-    """Pruned copies of every dense model, and the seconds that took."""
-    t0 = time.perf_counter()
-    pruned = {
-        name: prune(
+    """Pruned copies of every dense model, and the seconds the cuts took. With ``steps`` > 1 every model
+    is cut gradually, all in step, and ``between(models, step)`` trains them together after each cut but
+    the last (its time is not counted)."""
+    cuts = {
+        name: prune_steps(
             m,
             task.example_inputs(name),
             scorer=scorer,
@@ -255,10 +271,35 @@ def prune_stage(
             seed=seed,
             allocation=budget.allocation,
             round_to=budget.round_to,
+            steps=steps,
+            schedule=schedule,
         )
         for name, m in dense.items()
     }
-    return pruned, time.perf_counter() - t0
+    seconds = 0.0
+    for step in range(1, steps + 1):
+        t0 = time.perf_counter()
+        pruned = {name: next(c) for name, c in cuts.items()}
+        seconds += time.perf_counter() - t0
+        if step < steps and between is not None:
+            between(pruned, step)
+    return pruned, seconds
+
+
+def train_between_cuts(
+    task: Task, phases: list[int], folder: Path, resume: bool, teacher: dict[str, nn.Module] | None
+) -> Callable[[dict[str, nn.Module], int], None]:
+    """What a gradual schedule does after cut ``step`` (all but the last): fine-tune the models together
+    for ``phases[step - 1]`` steps, checkpointed in ``folder``/stepN, with the teacher if distilling."""
+    extra = {} if teacher is None else {"teacher": teacher}
+
+    def between(models: dict[str, nn.Module], step: int) -> None:
+        state = folder / f"step{step}" / "train_state.safetensors"
+        state.parent.mkdir(parents=True, exist_ok=True)
+        label = f"retrain {step}/{len(phases)}"
+        task.train(models, phases[step - 1], state, resume, label, phase="finetune", **extra)
+
+    return between
 
 
 def retrain_stage(
@@ -303,9 +344,11 @@ def run(cfg: RunConfig) -> dict:
     budget = Budget(width=cfg.width, keep=cfg.keep, allocation=cfg.allocation, round_to=cfg.round_to)
     if cfg.quantize is not None:
         check_mode(cfg.quantize)
+    check_schedule(cfg.steps, cfg.schedule, [cfg.retrain])
     check_out(cfg)
     task = target.setup(cfg.options)
     check_budget(task, budget)
+    split_iters(task.retrain_iters, cfg.steps)  # every phase gets at least one iteration
     prepare_out(cfg)  # nothing is written before every check has passed
     if cfg.dense_checkpoint is not None:
         cfg = replace(cfg, dense_checkpoint=model_folder(cfg.dense_checkpoint, task.build(0)))
@@ -316,11 +359,15 @@ def run(cfg: RunConfig) -> dict:
     main = is_main()
     dense, dense_train = dense_stage(task, cfg.options.seed, cfg.out / "dense", cfg.resume, cfg.dense_checkpoint)
     dense_eval = task.evaluate(dense) if main else None
-    pruned, prune_seconds = prune_stage(task, dense, cfg.scorer, cfg.selector, budget, cfg.refit, cfg.options.seed)
-    pruned_at_cut = task.evaluate(pruned) if main else None
     teacher = teacher_for(cfg.options, dense)
+    phases = split_iters(task.retrain_iters, cfg.steps)  # after each cut; the last is the final fine-tuning
+    between = train_between_cuts(task, phases, cfg.out / "pruned", cfg.resume, teacher)
+    pruned, prune_seconds = prune_stage(
+        task, dense, cfg.scorer, cfg.selector, budget, cfg.refit, cfg.options.seed, cfg.steps, cfg.schedule, between
+    )
+    pruned_at_cut = task.evaluate(pruned) if main else None
     pruned_train = retrain_stage(
-        task, pruned, cfg.retrain, task.retrain_iters, cfg.out / "pruned", cfg.resume, cfg.options.seed, teacher
+        task, pruned, cfg.retrain, phases[-1], cfg.out / "pruned", cfg.resume, cfg.options.seed, teacher
     )
     pruned_eval = task.evaluate(pruned) if main else None
 
@@ -343,6 +390,7 @@ def run(cfg: RunConfig) -> dict:
         "preset": cfg.options.preset,
         "iters": task.iters,
         "retrain_iters": task.retrain_iters,
+        "schedule": {"steps": cfg.steps, "kind": cfg.schedule, "retrain_iters": phases},
         "options": {**asdict(cfg.options), "data": None if cfg.options.data is None else str(cfg.options.data)},
         "dense_dir": "dense" if cfg.dense_checkpoint is None else str(Path(cfg.dense_checkpoint).resolve()),
         "device": str(next(dense[next(iter(dense))].parameters()).device),

@@ -36,9 +36,12 @@ from prunekit.pipeline import (
     summarise,
     teacher_for,
     time_steps,
+    train_between_cuts,
 )
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
+from prunekit.schedule import check as check_schedule
+from prunekit.schedule import split_iters
 from prunekit.study import read_cell, write_results
 from prunekit.target import RunOptions, iterations
 from prunekit.visuals import write_png
@@ -67,6 +70,8 @@ class SweepConfig:
     quantize: str | None = None  # also evaluate each retrained model quantized (int8, fp16, bf16)
     equal_budget: bool = True  # also train each dense model for the retraining budget (the fair reference)
     validation: bool = False  # also evaluate on the validation views (where settings are chosen)
+    steps: int = 1  # cuts from dense to each budget, the retraining split between them (gradual pruning)
+    schedule: str = "cubic"
 
 
 def _budget_label(b: Budget) -> str:
@@ -117,6 +122,7 @@ def run_sweep(cfg: SweepConfig, executor: Executor | None = None) -> list[dict]:
             raise BadInput(f"{flag} names {', '.join(twice)} more than once")
     for seed in cfg.seeds:
         RunOptions(seed=seed)  # the same bounds as a single run's
+    check_schedule(cfg.steps, cfg.schedule, cfg.retrain)
     target = plugins.get_target(cfg.target)
     if cfg.out.exists() and not cfg.out.is_dir():
         raise BadInput(f"--out {cfg.out} is an existing file; give a directory")
@@ -223,11 +229,15 @@ def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
     Returns the cell's row (and its preview image under "preview") for the driver to write."""
     task = task_for(cfg, cell.seed)
     dense = load_models(task, cfg.out / f"dense-seed{cell.seed}", cell.seed)
-    pruned, seconds = prune_stage(task, dense, cell.scorer, cell.selector, cell.budget, cfg.refit, cell.seed)
-    at_cut = task.evaluate(pruned).metrics if cfg.evaluate_at_cut else None
     folder = cfg.out / "work" / cell.id
     teacher = teacher_for(cfg.options, dense)
-    retrain_stage(task, pruned, cell.mode, task.retrain_iters, folder, True, cell.seed, teacher)
+    phases = split_iters(task.retrain_iters, cfg.steps)  # the same total as a one-shot cell's
+    between = train_between_cuts(task, phases, folder, True, teacher)
+    pruned, seconds = prune_stage(
+        task, dense, cell.scorer, cell.selector, cell.budget, cfg.refit, cell.seed, cfg.steps, cfg.schedule, between
+    )
+    at_cut = task.evaluate(pruned).metrics if cfg.evaluate_at_cut else None
+    retrain_stage(task, pruned, cell.mode, phases[-1], folder, True, cell.seed, teacher)
     evaluation = task.evaluate(pruned)
     timing = time_steps(task, dense, pruned, cfg.timing_steps)
     row = {
@@ -240,6 +250,7 @@ def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
         "seed": cell.seed,
         "refit": cfg.refit,
         "distill": cfg.options.distill,
+        **({"steps": cfg.steps, "schedule": cfg.schedule, "retrain_phases": phases} if cfg.steps > 1 else {}),
         "headline": task.headline,
         "prune_seconds": seconds,
         "dense": prepared["dense"],
@@ -336,6 +347,7 @@ def settings(cfg: SweepConfig) -> dict:
         "precision": o.precision,
         "target_options": o.target_options,
         "quantize": cfg.quantize,
+        **({"steps": cfg.steps, "schedule": cfg.schedule} if cfg.steps > 1 else {}),
     }
 
 
