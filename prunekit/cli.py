@@ -8,7 +8,7 @@ import traceback
 
 import typer
 
-from prunekit import commands
+from prunekit import commands, plugins
 from prunekit.errors import PrunekitError, StopSignal
 from prunekit.runtime import init_distributed, keep_large_allocations, leave_distributed
 
@@ -33,10 +33,10 @@ app.command()(commands.trend)
 app.command()(commands.compare)
 app.command("eval")(commands.evaluate)
 app.command()(commands.export)
-app.command()(commands.render)
 app.command("prune")(commands.prune_checkpoint)
 app.command()(commands.inspect)
 app.command("plugins")(commands.list_plugins)
+plugins.registry().add_commands(app)  # after the core's: a plug-in cannot replace a core command by accident
 
 
 def entry() -> None:

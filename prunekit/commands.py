@@ -7,7 +7,6 @@ import json
 import signal
 from pathlib import Path
 
-import numpy as np
 import torch
 import typer
 from rich.table import Table
@@ -443,30 +442,3 @@ def export(
             rows.append([stage, name, r["file"], f"{err:.1e}", r.get("int8", {}).get("file", "")])
     out_console.print(markdown_table(["", "model", "file", "rel. error", "int8"], rows))
     out_console.print(f"exported to {out}")
-
-
-def render(
-    run_dir: Path = RUN_DIR,
-    data: Path | None = DATA,
-    frames: int = typer.Option(48, help="Frames of the turntable video."),
-    video: str = typer.Option("gif", help="gif, or mp4 (needs the imageio-ffmpeg package)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
-) -> None:
-    """Render a saved run's dense and pruned models side by side: the test views and a turntable video."""
-    from prunekit.pipeline import open_run
-    from prunekit.visuals import write_video
-
-    if video not in ("gif", "mp4"):
-        raise BadInput(f"--video must be gif or mp4, got {video!r}")
-    if frames < 2:
-        raise BadInput(f"--frames must be at least 2, got {frames}")
-    task, stages, _ = open_run(run_dir, data, device)
-    turntable = getattr(task, "turntable", None)
-    if turntable is None:
-        raise BadInput("this target renders no video; its test views are in the run's report")
-    evaluations = {stage: task.evaluate(models) for stage, models in stages.items()}
-    files = task.write_visuals(run_dir, evaluations["dense"], evaluations["pruned"])
-    clips = [turntable(models, frames) for models in stages.values()]
-    path = run_dir / "renders" / f"turntable_dense_pruned.{video}"
-    write_video(path, [np.concatenate(pair, axis=1) for pair in zip(*clips)])
-    out_console.print(f"{len(files)} test views in {run_dir / 'renders'}; video: {path}")

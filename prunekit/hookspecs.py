@@ -48,3 +48,11 @@ def register_models(register):
     registered here, so loading a file from elsewhere never imports or runs other code. Return value
     ignored.
     """
+
+
+@hookspec
+def register_commands(cli):
+    """Called once, when the ``prunekit`` command line is built. Add your commands to ``cli`` (the Typer
+    app) with ``cli.command()(function)``, as the NeRF plug-in adds ``render``. A command raises
+    :class:`prunekit.PrunekitError` for a user's mistake (one line, exit 2). Return value ignored.
+    """

@@ -117,6 +117,15 @@ class Registry:
             except Exception as exc:
                 self.failures.append(Failure(source, f"register_models raised {type(exc).__name__}: {exc}"))
 
+    def add_commands(self, cli) -> None:
+        """Let every plug-in add its commands to the Typer app ``cli``; one that fails is listed, not fatal."""
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            source = self._source.get(impl.plugin, impl.plugin_name)
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:
+                self.failures.append(Failure(source, f"register_commands raised {type(exc).__name__}: {exc}"))
+
     def _register(self, kind: str, obj: object, source: str) -> None:
         name = getattr(obj, "name", None)
         problem = None

@@ -96,3 +96,37 @@ def test_entry_point_loading_can_be_switched_off(tmp_path):
     _fake_distribution(tmp_path, "broken_plugin", "raise ImportError('x')")
     proc = prunekit("plugins", "--json", env={"PYTHONPATH": str(tmp_path), "PRUNEKIT_LOAD_PLUGINS": "0"})
     assert json.loads(proc.stdout)["failed"] == []
+
+
+def test_a_plugin_adds_a_command_and_a_broken_one_does_not_break_the_cli(tmp_path):
+    _fake_distribution(
+        tmp_path,
+        "hello_plugin",
+        """
+        import typer
+        from prunekit.hookspecs import hookimpl
+
+        def hello(name: str = typer.Option("world")) -> None:
+            '''Say hello.'''
+            print(f"hello {name}")
+
+        @hookimpl
+        def register_commands(cli):
+            cli.command()(hello)
+        """,
+    )
+    _fake_distribution(
+        tmp_path,
+        "broken_commands",
+        "from prunekit.hookspecs import hookimpl\n@hookimpl\ndef register_commands(cli):\n    raise KeyError('x')\n",
+    )
+    env = {"PYTHONPATH": str(tmp_path)}
+    proc = prunekit("hello", "--name", "prunekit", env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "hello prunekit", proc.stderr
+    listing = json.loads(prunekit("plugins", "--json", env=env).stdout)
+    assert any(
+        f["source"] == "broken_commands" and "register_commands raised KeyError" in f["reason"]
+        for f in listing["failed"]
+    )
+    assert "render" in prunekit("--help", env=env).stdout  # the NeRF plug-in's command, added by the same hook
+    assert "render" not in prunekit("--help", env={**env, "PRUNEKIT_LOAD_PLUGINS": "0"}).stdout

@@ -1,4 +1,4 @@
-"""The hook implementation that makes `prunekit run nerf` exist."""
+"""The hook implementations that make `prunekit run nerf` and `prunekit render` exist."""
 
 from __future__ import annotations
 
@@ -29,3 +29,10 @@ def register_models(register):
     from prunekit_nerf.field import NeRFField
 
     register(NeRFField)
+
+
+@hookimpl
+def register_commands(cli):
+    from prunekit_nerf.commands import render
+
+    cli.command()(render)
