@@ -138,6 +138,7 @@ def make_plan(
         torch.manual_seed(seed)
         for name, layer in graph.layers.items():
             all_scores[name] = _scores(score_fn, scorer, layer, name, calib.get(name))
+        graph.model.zero_grad(set_to_none=True)  # what calibration left for gradient-based scorers
         kept_counts = allocate(graph, budget, all_scores) if counts is None else counts
         for name, layer in graph.layers.items():
             scores = all_scores[name]

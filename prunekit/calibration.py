@@ -78,6 +78,4 @@ def calibrate(graph: ModelGraph, inputs, gradients: bool = False) -> dict[str, C
                 read = columns >= 0
                 grads[:, read] += seen[c.module].grad[:, columns[read]].to(grads.dtype)
         result[name] = Calibration(acts, grads)
-    if gradients:
-        model.zero_grad(set_to_none=True)
-    return result
+    return result  # with gradients, the parameters keep theirs for the scorers; make_plan clears them

@@ -143,6 +143,7 @@ class PrunableLayer:
     name: str
     members: list[Member]
     consumers: list[Consumer]
+    group: tp.Group | None = None  # torch-pruning's dependency group of these neurons (its importances read it)
 
     @property
     def width(self) -> int:
@@ -213,7 +214,7 @@ class ModelGraph:
                 self.fixed[names[m]] = f"neurons {unread.nonzero().flatten().tolist()[:5]} reach no traced consumer"
                 continue
             claimed.update(x.module for x in members)
-            self.layers[names[m]] = PrunableLayer(names[m], members, consumers)
+            self.layers[names[m]] = PrunableLayer(names[m], members, consumers, group)
 
     def _reaches_output(self, module: nn.Module) -> bool:
         """True if the module's output is, or reaches without passing another linear layer, a model output."""

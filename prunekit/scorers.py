@@ -7,6 +7,7 @@ Each is a small object with ``name``, ``description``, ``needs_calibration`` and
 from __future__ import annotations
 
 import torch
+import torch_pruning as tp
 
 from prunekit.calibration import Calibration
 from prunekit.graph import PrunableLayer
@@ -69,7 +70,42 @@ class ActivationWOut:
         return Activation().score(layer, calibration) * WOut().score(layer)
 
 
+class TorchPruning:
+    """One of Torch-Pruning's importance criteria as a prunekit scorer (``tp.magnitude``, ``tp.lamp``, …):
+    it scores the layer's torch-pruning dependency group exactly as that library would, members and
+    consumers together, with the library's own reduction and normalisation."""
+
+    def __init__(self, name: str, description: str, make, needs_gradients: bool = False) -> None:
+        self.name, self.description, self.make = f"tp.{name}", description, make
+        self.needs_calibration = self.needs_gradients = needs_gradients  # Taylor reads the weights' .grad
+
+    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
+        if layer.group is None:
+            raise ValueError(f"layer {layer.name} has no torch-pruning group to score")
+        return self.make()(layer.group)
+
+
+def torch_pruning_scorers() -> list[TorchPruning]:
+    imp = tp.importance
+    return [
+        TorchPruning("magnitude", "Torch-Pruning's group L2 magnitude", imp.GroupMagnitudeImportance),
+        TorchPruning("l1", "Torch-Pruning's group L1 magnitude", lambda: imp.GroupMagnitudeImportance(p=1)),
+        TorchPruning(
+            "lamp", "Torch-Pruning's LAMP (Lee et al. 2021): magnitude over its layer's tail", imp.LAMPImportance
+        ),
+        TorchPruning(
+            "fpgm", "Torch-Pruning's FPGM (He et al. 2019): distance to the geometric median", imp.FPGMImportance
+        ),
+        TorchPruning(
+            "taylor",
+            "Torch-Pruning's group Taylor |w·dL/dw| (Molchanov et al. 2019), L = output energy on calibration data",
+            imp.GroupTaylorImportance,
+            needs_gradients=True,
+        ),
+    ]
+
+
 @hookimpl
 def register_scorers(register):
-    for scorer in (WIn(), WOut(), Product(), Random(), Activation(), ActivationWOut()):
+    for scorer in (WIn(), WOut(), Product(), Random(), Activation(), ActivationWOut(), *torch_pruning_scorers()):
         register(scorer)

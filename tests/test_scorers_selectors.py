@@ -3,6 +3,7 @@ import torch
 from mlps import TwoHeadField
 from torch import nn
 
+import prunekit as pk
 from prunekit import plugins
 from prunekit.calibration import calibrate
 from prunekit.graph import ModelGraph
@@ -101,3 +102,19 @@ def test_systematic_sample_with_certain_units():
     for seed in range(20):
         idx = systematic_sample(pi, torch.Generator().manual_seed(seed))
         assert {0, 1} <= set(idx.tolist()) and len(set(idx.tolist())) == 3
+
+
+def test_torch_pruning_magnitude_ranks_as_its_formula_and_every_tp_scorer_prunes_a_field():
+    """tp.magnitude (group L2) of a hidden neuron: the squared weights of its row in the layer that makes it
+    plus of its column in the layer that reads it; the ranking must be that sum's, worked out here."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 6, bias=False), nn.ReLU(), nn.Linear(6, 2, bias=False))
+    x = torch.randn(8, 5)
+    plan = pk.plan(model, x, scorer="tp.magnitude", selector="topk", width=3)
+    by_hand = model[0].weight.pow(2).sum(1) + model[2].weight.pow(2).sum(0)
+    assert plan.layers["0"].kept == sorted(by_hand.argsort(descending=True)[:3].tolist())
+    field = TwoHeadField(width=16)
+    inputs = (torch.randn(32, 3), torch.nn.functional.normalize(torch.randn(32, 3), dim=-1))
+    for scorer in ("tp.magnitude", "tp.l1", "tp.lamp", "tp.fpgm", "tp.taylor"):
+        pruned = pk.prune(field, inputs, scorer=scorer, selector="topk", width=8)  # verified inside
+        assert pruned.prunekit_plan.widths["layers.0"] == 8 and pruned.prunekit_plan.info["scorer"] == scorer
