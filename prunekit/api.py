@@ -186,6 +186,7 @@ def apply(
 
     ``refit`` defaults to what the plan records (a plan made by ``prune(..., refit=True)`` refits again,
     on ``calibration``, which defaults to ``example_inputs``)."""
+    the_plan = copy.deepcopy(the_plan)  # the result's own record; the caller's plan stays as it was
     pruned = copy.deepcopy(model)
     factors = cut(ModelGraph(pruned, example_inputs), the_plan)
     verify(model, pruned, the_plan, example_inputs, factors)

@@ -62,6 +62,8 @@ def test_plan_json_round_trip_and_apply_gives_the_same_model(tmp_path):
     rebuilt = prunekit.apply(m, again, (X, D))
     for (n1, a), (n2, b) in zip(pruned.state_dict().items(), rebuilt.state_dict().items()):
         assert n1 == n2 and torch.equal(a, b)
+    prunekit.apply(m, again, (X, D), refit=True)
+    assert again.to_dict() == plan.to_dict()  # applying records the refit in the result's plan, not the caller's
 
 
 def test_tampered_plan_is_rejected(tmp_path):
