@@ -19,12 +19,15 @@ from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
 from prunekit.progress import out_console
 from prunekit.report import markdown_table
-from prunekit.target import RunOptions, option_pairs
+from prunekit.target import RunOptions, default_budget, option_pairs
 
 SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
 SELECTOR = typer.Option("coreset", help="Selector name (see `prunekit plugins`).")
 WIDTH = typer.Option(None, help="Width of the widest prunable layer after pruning; others shrink alike.")
-KEEP = typer.Option(None, help="Fraction of parameters to keep, in (0, 1]. Default: --width 128 if neither given.")
+KEEP = typer.Option(
+    None,
+    help="Fraction of parameters to keep, in (0, 1]. Default: the target's (nerf: --width 128); prune: 0.5.",
+)
 REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by least squares on calibration data.")
 SEED = typer.Option(0, help="Seed for training, sampling and selection.")
 ROUND_TO = typer.Option(
@@ -57,8 +60,11 @@ def _interrupted(exc: KeyboardInterrupt, what: str) -> Interrupted:
     return Interrupted(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'}: {what}", signum)
 
 
-def _budget(width: int | None, keep: float | None) -> tuple[int | None, float | None]:
-    return (128, None) if width is None and keep is None else (width, keep)
+def _budget(width: int | None, keep: float | None, default: dict) -> tuple[int | None, float | None]:
+    """The budget asked for, else ``default`` ({"width": N} or {"keep": F})."""
+    if width is None and keep is None:
+        return default.get("width"), default.get("keep")
+    return width, keep
 
 
 def run(
@@ -102,7 +108,7 @@ def run(
         raise BadInput(f"--precision must be fp32 or bf16, got {precision!r}")
     if data is not None and not data.exists():
         raise BadInput(f"--data {data} does not exist")
-    width, keep = _budget(width, keep)
+    width, keep = _budget(width, keep, default_budget(plugins.get_target(target)))
     options = RunOptions(
         data=data,
         preset=preset,
@@ -186,7 +192,7 @@ def prune_checkpoint(
     dense = checkpoint.load(model, trust=trust)
     gen = torch.Generator().manual_seed(seed)
     inputs = tuple(torch.randn(256, d, generator=gen) for d in dims)
-    width, keep = _budget(width, keep)
+    width, keep = _budget(width, keep, {"keep": 0.5})
     try:
         pruned = prune_model(
             dense, inputs, scorer=scorer, selector=selector, width=width, keep=keep, seed=seed, round_to=round_to

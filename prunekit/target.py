@@ -112,9 +112,15 @@ class Target(Protocol):
     name: str
     description: str
     presets: dict[str, dict]
-    options: type  # a dataclass of the target's own -O KEY=VALUE options, with their defaults
+    options: type  # optional: a dataclass of the target's own -O KEY=VALUE options, with their defaults
+    default_budget: dict  # optional: {"width": N} or {"keep": F} when the user gives neither
 
     def setup(self, options: RunOptions) -> Task: ...
+
+
+def default_budget(target) -> dict:
+    """The budget ``target`` prunes to when none is asked for: its own, else half the parameters."""
+    return dict(getattr(target, "default_budget", None) or {"keep": 0.5})
 
 
 def iterations(options: RunOptions, preset: dict) -> tuple[int, int]:

@@ -130,3 +130,11 @@ def test_a_plugin_adds_a_command_and_a_broken_one_does_not_break_the_cli(tmp_pat
     )
     assert "render" in prunekit("--help", env=env).stdout  # the NeRF plug-in's command, added by the same hook
     assert "render" not in prunekit("--help", env={**env, "PRUNEKIT_LOAD_PLUGINS": "0"}).stdout
+
+
+def test_a_target_declares_its_default_budget_or_gets_half_the_parameters():
+    from prunekit import plugins
+    from prunekit.target import default_budget
+
+    assert default_budget(plugins.get_target("nerf")) == {"width": 128}
+    assert default_budget(object()) == {"keep": 0.5}

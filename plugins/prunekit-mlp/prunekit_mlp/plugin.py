@@ -11,6 +11,7 @@ class DigitsTarget:
     name = "digits"
     description = "MLP classifier on scikit-learn's handwritten digits (1,797 real 8x8 images, no download)"
     presets = PRESETS
+    default_budget = {"width": 128}  # half of the 256-wide hidden layers
 
     def setup(self, options: RunOptions):
         return DigitsTask(options)
@@ -20,6 +21,7 @@ class PhotoTarget:
     name = "photo"
     description = "coordinate MLP fitting scikit-image's astronaut photograph (regression, PSNR)"
     presets = PRESETS
+    default_budget = {"width": 128}  # half of the 256-wide hidden layers
 
     def setup(self, options: RunOptions):
         return PhotoTask(options)

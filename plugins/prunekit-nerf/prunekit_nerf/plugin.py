@@ -12,6 +12,7 @@ class NerfTarget:
     description = "vanilla NeRF (coarse + fine 8x256 MLPs) on Blender, instant-ngp, LLFF or a built-in scene"
     presets = PRESETS
     options = NerfOptions
+    default_budget = {"width": 128}  # half the vanilla MLP's 256: the demo's cut
 
     def setup(self, options: RunOptions):
         from prunekit_nerf.train import NerfTask  # heavy imports only when the target is used
