@@ -268,7 +268,9 @@ def engine_models(folder: Path, models: dict[str, nn.Module], example_inputs, in
     for name, model in models.items():
         path = folder / f"{name}{'.int8' if int8 else ''}.onnx"
         if not path.is_file():
-            raise BadInput(f"no {path.name} in {folder}; run `prunekit export` first{' with --int8' if int8 else ''}")
+            raise BadInput(
+                f"no {path.name} in {folder}: run `prunekit export RUN_DIR{' --int8' if int8 else ''}` (both stages)"
+            )
         described = read_json(folder / f"{name}.json", "export description")
         record = (described.get("export") if isinstance(described, dict) else None) or {}
         if isinstance(record, dict) and int8:
