@@ -1,5 +1,7 @@
-"""Executors beyond this process. A sweep's work is one job per seed (its dense models and baseline) and
-one per cell, each cell depending on its seed's job; the driver writes every result (``sweep.Recorder``).
+"""Executors: who runs a sweep's work. It is one job per seed (its dense models and baseline) and one per
+cell, each cell depending on its seed's job; the driver writes every result (``sweep.Recorder``).
+``LocalExecutor`` runs everything in this process (the default, no dependency); ``RayExecutor`` runs
+every job as a Ray task.
 
 Ray is an optional extra (``pip install -e ".[ray]"``): every job is a Ray task, scheduled on whatever
 cluster ``--address`` names (a laptop, a set of machines, a Slurm allocation with Ray started on it),
@@ -12,10 +14,37 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from prunekit.errors import BadInput
 from prunekit.progress import console
 from prunekit.sweep import Cell, Recorder, SweepConfig, prepare_seed, run_cell
+
+
+class LocalExecutor:
+    """Everything in this process, one seed at a time: the default, with no dependency."""
+
+    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None:
+        for seed in seeds:
+            prepared = prepare_seed(cfg, seed, any(c.seed == seed for c in pending))
+            recorder.seed_ready(prepared)
+            for cell in (c for c in pending if c.seed == seed):
+                console.log(f"cell {cell.id}")
+                try:
+                    row = run_cell(cfg, cell, prepared)
+                except (KeyboardInterrupt, BadInput):
+                    raise
+                except Exception as exc:  # one cell's failure is recorded; the sweep goes on
+                    recorder.cell_failed(cell, exc)
+                    continue
+                recorder.cell_done(row)
+
+
+class Executor(Protocol):
+    """Runs ``prepare_seed`` for ``seeds`` and ``run_cell`` for ``pending`` (each after its seed), and hands
+    every result or failure to ``recorder`` in the driver process."""
+
+    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None: ...
 
 
 def _worker(fn, threads: int):

@@ -20,7 +20,6 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 from prunekit import checkpoint, plugins
 from prunekit.budget import Budget
@@ -108,8 +107,9 @@ def cells(cfg: SweepConfig) -> list[Cell]:
     ]
 
 
-def run_sweep(cfg: SweepConfig, executor: Executor | None = None) -> list[dict]:
-    """Every cell not already in ``cfg.out/cells``, run by ``executor`` (default: in this process);
+def run_sweep(cfg: SweepConfig, executor=None) -> list[dict]:
+    """Every cell not already in ``cfg.out/cells``, run by ``executor`` (a ``prunekit.executors.Executor``;
+    default: the local one, in this process);
     the rows are written here, by the driver, as each finishes."""
     check_choices(cfg.target, cfg.scorers, cfg.selectors, cfg.retrain, cfg.options)
     if cfg.quantize is not None:
@@ -154,11 +154,13 @@ def folder_lock(out: Path):
         handle.close()
 
 
-def _run_cells(cfg: SweepConfig, target, executor: Executor | None) -> list[dict]:
+def _run_cells(cfg: SweepConfig, target, executor) -> list[dict]:
     todo = cells(cfg)
     pending = [c for c in todo if not (cfg.out / "cells" / f"{c.id}.json").exists()]
     seeds = [s for s in cfg.seeds if any(c.seed == s for c in pending) or needs_baseline(cfg, s, target)]
     console.log(f"sweep: {len(todo)} cells, {len(todo) - len(pending)} already done")
+    from prunekit.executors import LocalExecutor  # executors import this module
+
     (executor or LocalExecutor()).run(cfg, seeds, pending, Recorder(cfg, len(pending)))
     rows = [
         read_cell(cfg.out / "cells" / f"{c.id}.json") for c in todo if (cfg.out / "cells" / f"{c.id}.json").exists()
@@ -303,32 +305,6 @@ class Recorder:
 
     def _log(self, running: int) -> None:
         console.log(f"cells: {self.done} done, {running} running, {self.failed} failed, of {self.total}")
-
-
-class LocalExecutor:
-    """Everything in this process, one seed at a time: the default, with no dependency."""
-
-    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None:
-        for seed in seeds:
-            prepared = prepare_seed(cfg, seed, any(c.seed == seed for c in pending))
-            recorder.seed_ready(prepared)
-            for cell in (c for c in pending if c.seed == seed):
-                console.log(f"cell {cell.id}")
-                try:
-                    row = run_cell(cfg, cell, prepared)
-                except (KeyboardInterrupt, BadInput):
-                    raise
-                except Exception as exc:  # one cell's failure is recorded; the sweep goes on
-                    recorder.cell_failed(cell, exc)
-                    continue
-                recorder.cell_done(row)
-
-
-class Executor(Protocol):
-    """Runs ``prepare_seed`` for ``seeds`` and ``run_cell`` for ``pending`` (each after its seed), and hands
-    every result or failure to ``recorder`` in the driver process."""
-
-    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None: ...
 
 
 def settings(cfg: SweepConfig) -> dict:
