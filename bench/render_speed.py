@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--dense", type=Path, default=None, help="trained dense weights (a dense/ folder)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--repeats", type=int, default=3, help="timed renders per model and engine (median)")
     args = ap.parse_args()
     device = resolve_device(args.device)
     task = NerfTask(RunOptions(preset="demo", data=args.data, device=str(device)))
@@ -86,9 +87,9 @@ def main() -> None:
                 def render(fields=fields, autocast=autocast):
                     return render_image(fields, o, d, task.scene.near, task.scene.far, cfg, autocast)[0]
 
-                sec = median_time(render, 3, 1, device)
+                quality = psnr(render().reshape(h, w, 3).cpu(), truth)  # also the warm-up
+                sec = median_time(render, args.repeats, 0, device)
                 base = base or sec
-                quality = psnr(render().reshape(h, w, 3).cpu(), truth)
                 print(f"| {label} | {params:,} | {engine} | {sec:.3f} | {sec / base:.3f} | {quality:.2f} |")
 
 

@@ -143,6 +143,7 @@ class OnnxModule(nn.Module):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()  # the same cores torch is given
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False  # an arena keeps the largest batch's buffers for good
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
@@ -150,11 +151,19 @@ class OnnxModule(nn.Module):
         self.names = [i.name for i in self.session.get_inputs()]
         self.path = Path(path)
 
+    # Rows per engine call: a NeRF image arrives as millions of points at once, and the engine holds
+    # every intermediate of a call (int8 adds int32 copies), so large batches run in slices.
+    rows = 65_536
+
     def forward(self, *inputs: torch.Tensor):
         if len(inputs) != len(self.names):
             raise ExportError(f"{self.path} takes {len(self.names)} inputs, got {len(inputs)}")
-        feeds = {n: t.detach().float().cpu().numpy() for n, t in zip(self.names, inputs)}
-        outputs = [torch.from_numpy(o).to(inputs[0].device) for o in self.session.run(None, feeds)]
+        arrays = [t.detach().float().cpu().numpy() for t in inputs]
+        parts = [
+            self.session.run(None, {n: a[s : s + self.rows] for n, a in zip(self.names, arrays)})
+            for s in range(0, max(len(arrays[0]), 1), self.rows)
+        ]
+        outputs = [torch.from_numpy(np.concatenate(o)).to(inputs[0].device) for o in zip(*parts)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 

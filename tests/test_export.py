@@ -30,8 +30,11 @@ def test_an_export_gives_pytorchs_outputs_at_another_batch_size(pruned_field, tm
     record = pk.export(model, inputs, path)
     assert record["relative_error"] <= 1e-5 and record["tolerance"] == 1e-5
     x, d = torch.randn(37, 3), torch.nn.functional.normalize(torch.randn(37, 3), dim=-1)
+    engine = pk.load_exported(path)
+    if suffix == ".onnx":
+        engine.rows = 8  # 37 rows in five engine calls, as a large image goes
     with torch.no_grad():
-        want, got = model(x, d), pk.load_exported(path)(x, d)
+        want, got = model(x, d), engine(x, d)
     for w, g in zip(want, got):  # rgb (37, 3) and density (37, 1), as the model gives them
         assert g.shape == w.shape and torch.allclose(g, w, rtol=1e-5, atol=1e-6)
 
