@@ -9,9 +9,21 @@ the case that trips torch-pruning's concatenation tracking.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
+
+
+class Field(Protocol):
+    """What the renderer and the trainer ask of a radiance field, whatever its architecture: called on
+    points ``x`` (N, 3) seen along unit directions ``d`` (N, 3), it returns (rgb (N, 3) in [0, 1], raw
+    density (N, 1)); ``config_dict()`` gives the keyword arguments that rebuild it dense. A second
+    architecture is a new class with this shape, registered with ``register_models``."""
+
+    def __call__(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def config_dict(self) -> dict: ...
 
 
 def encode(x: torch.Tensor, frequencies: int) -> torch.Tensor:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
+from prunekit_nerf.field import Field
 from prunekit_nerf.sampling import Draws, draws, hierarchical, stratified
 
 
@@ -38,7 +38,7 @@ def composite(rgb: torch.Tensor, alpha: torch.Tensor, white: bool):
     return colour, weights, opacity
 
 
-def query(field: nn.Module, origins, dirs, z, autocast: bool, viewdirs=None) -> tuple[torch.Tensor, torch.Tensor]:
+def query(field: Field, origins, dirs, z, autocast: bool, viewdirs=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The field's raw colour (R, S, 3) and density (R, S) at depths ``z`` (R, S) along each ray.
 
     ``viewdirs`` (R, 3), unit vectors, are what the field sees as the view direction; by default the rays'
@@ -62,7 +62,7 @@ def _noisy(sigma: torch.Tensor, std: float, generator) -> torch.Tensor:
 
 
 def render_rays(
-    models: dict[str, nn.Module],
+    models: dict[str, Field],
     origins: torch.Tensor,
     dirs: torch.Tensor,
     near: float,
@@ -103,7 +103,7 @@ def render_rays(
 
 @torch.no_grad()
 def render_image(
-    models: dict[str, nn.Module],
+    models: dict[str, Field],
     origins: torch.Tensor,
     dirs: torch.Tensor,
     near: float,
