@@ -2,7 +2,7 @@ import json
 import textwrap
 
 import pytest
-from cli import prunekit
+from cli import assert_one_line_error, prunekit, report
 
 from prunekit.hookspecs import hookimpl
 from prunekit.plugins import Registry
@@ -138,3 +138,93 @@ def test_a_target_declares_its_default_budget_or_gets_half_the_parameters():
 
     assert default_budget(plugins.get_target("nerf")) == {"width": 128}
     assert default_budget(object()) == {"keep": 0.5}
+
+
+TOY = '''
+from dataclasses import dataclass
+
+import torch
+import typer
+from torch.nn import functional as F
+
+from prunekit.hookspecs import hookimpl
+from prunekit.target import parse_options
+from prunekit_mlp.tasks import PRESETS, ArrayTask
+
+
+@dataclass
+class ToyOptions:
+    slope: float = 2.0
+
+
+class ToyTask(ArrayTask):
+    headline = "psnr"
+
+    def __init__(self, options):
+        self.toy = parse_options(ToyOptions, options.target_options, "toy")
+        super().__init__(options)
+
+    def load(self):
+        x = torch.rand(512, 4, generator=torch.Generator().manual_seed(0))
+        return x, torch.sin(self.toy.slope * x.sum(1, keepdim=True))
+
+    def config(self, name):
+        return {"d_in": 4, "hidden": [32, 32], "d_out": 1, "fourier": 0}
+
+    def loss(self, out, y):
+        return F.mse_loss(out, y)
+
+    def metrics(self, out, y):
+        return {"psnr": float(-10 * torch.log10(F.mse_loss(out, y)))}
+
+    def write_visuals(self, out, dense, pruned):
+        return []
+
+    def preview(self, evaluation):
+        return None
+
+
+class ToyTarget:
+    name = "toy"
+    description = "sin(slope * sum(x)) regression"
+    presets = PRESETS
+    options = ToyOptions
+    default_budget = {"width": 16}
+
+    def setup(self, options):
+        return ToyTask(options)
+
+
+def toy_slope(slope: float = typer.Option(2.0)) -> None:
+    """Print the toy target's curve at one point."""
+    print(f"sin({slope} * 1) = {torch.sin(torch.tensor(slope)).item():.4f}")
+
+
+@hookimpl
+def register_targets(register):
+    register(ToyTarget())
+
+
+@hookimpl
+def register_commands(cli):
+    cli.command()(toy_slope)
+'''
+
+
+def test_a_new_target_with_its_own_option_and_command_touches_no_core_file(tmp_path):
+    """A plug-in written here, outside prunekit, adds a target (own -O option, own default budget) and a
+    command; the core's run, checks and report serve it unchanged."""
+    _fake_distribution(tmp_path, "toy_plugin", TOY)
+    env = {"PYTHONPATH": str(tmp_path)}
+    out = tmp_path / "run"
+    proc = prunekit("run", "toy", "--preset", "smoke", "-O", "slope=3", "--out", out, env=env)
+    assert proc.returncode == 0, proc.stderr
+    r = report(out)
+    assert r["target"] == "toy" and r["options"]["target_options"] == {"slope": "3"}
+    assert r["budget"] == {"width": 16} and r["pruned"]["params"] == 4 * 16 + 16 + 16 * 16 + 16 + 16 + 1
+    assert_one_line_error(
+        prunekit("run", "toy", "-O", "steep=3", "--out", tmp_path / "x", env=env),
+        "-O steep: the toy target has no such option (its options: slope)",
+    )
+    shown = prunekit("toy-slope", "--slope", "0.5", env=env)
+    assert shown.returncode == 0 and shown.stdout.strip() == "sin(0.5 * 1) = 0.4794", shown.stderr
