@@ -227,8 +227,8 @@ def prune(
     (to train the model in place before it is scored again).
     """
     cuts = prune_steps(
-        model, example_inputs, scorer, selector, width, keep, calibration, refit, seed, allocation, round_to,
-        steps, schedule,
+        model, example_inputs, scorer=scorer, selector=selector, width=width, keep=keep, calibration=calibration,
+        refit=refit, seed=seed, allocation=allocation, round_to=round_to, steps=steps, schedule=schedule,
     )  # fmt: skip
     for step, pruned in enumerate(cuts, 1):
         if step < steps and between is not None:

@@ -426,15 +426,12 @@ def export(
     out: Path | None = typer.Option(None, help="Folder for the exports (default: RUN_DIR/export)."),
 ) -> None:
     """Export a saved run's models with a dynamic batch axis, each verified against PyTorch's outputs."""
-    from prunekit.deploy import FORMATS, export_models, require_onnxruntime
+    from prunekit.deploy import check_format, export_models
     from prunekit.pipeline import open_run
 
-    if fmt not in FORMATS:
-        raise BadInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    check_format(fmt, int8)
     if which not in ("dense", "pruned", "both"):
         raise BadInput(f"--which must be dense, pruned or both, got {which!r}")
-    if fmt == "onnx":
-        require_onnxruntime()
     task, stages, report = open_run(run_dir, None, "cpu")
     out = run_dir / "export" if out is None else out
     if out.exists() and not out.is_dir():

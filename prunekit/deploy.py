@@ -233,6 +233,17 @@ def verify(path: Path | str, model: nn.Module, example_inputs, precision: str = 
     return {"relative_error": worst, "tolerance": tolerance, "precision": precision}
 
 
+def check_format(fmt: str, int8: bool = False) -> None:
+    """Refuse an export format prunekit does not write, int8 of anything but ONNX, and ONNX without its
+    extra, before any model is loaded."""
+    if fmt not in FORMATS:
+        raise BadInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if int8 and fmt != "onnx":
+        raise BadInput("--int8 quantizes ONNX exports; use it with --format onnx")
+    if fmt == "onnx":
+        require_onnxruntime()
+
+
 def export_models(
     task,
     models: dict[str, nn.Module],
@@ -246,10 +257,7 @@ def export_models(
     plan, config) from ``described``/NAME.json plus what was exported and how well it matched."""
     from prunekit.files import read_json, write_json
 
-    if fmt not in FORMATS:
-        raise BadInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if int8 and fmt != "onnx":
-        raise BadInput("--int8 quantizes ONNX exports; use it with --format onnx")
+    check_format(fmt, int8)
     folder.mkdir(parents=True, exist_ok=True)
     records = {}
     for name, model in models.items():
