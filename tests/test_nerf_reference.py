@@ -16,7 +16,7 @@ from PIL import Image
 from prunekit_nerf.data import load_scene
 from prunekit_nerf.data.procedural import LIGHT, SPHERES
 from prunekit_nerf.metrics import psnr, ssim
-from prunekit_nerf.rays import camera_rays, ndc_rays
+from prunekit_nerf.rays import camera_rays, ndc_rays, view_rays
 from prunekit_nerf.render import RenderConfig, render_rays
 from prunekit_nerf.sampling import hierarchical
 from prunekit_nerf.train import NerfTask
@@ -132,6 +132,20 @@ def test_ndc_rays_match_the_papers_closed_form():
     p_ndc = torch.stack([-70 / 60 * p[:, 0] / p[:, 2], -70 / 40 * p[:, 1] / p[:, 2], 1 + 2 / p[:, 2]], 1)
     t = (p_ndc[:, 2] - o_ndc[:, 2]) / d_ndc[:, 2]
     assert torch.allclose(o_ndc + t[:, None] * d_ndc, p_ndc, atol=1e-5)
+
+
+def test_a_novel_camera_lands_in_the_training_cameras_ndc_space():
+    """The same world ray from a 100×100 camera (f = 50) and from a 2×2 viewer camera whose focal is
+    chosen by hand so that its pixel (0, 0) looks along the big camera's pixel (24, 24): the NDC warp is
+    the training frustum's, so both give one NDC ray."""
+    c2w = torch.eye(4)
+    big = view_rays(100, 100, torch.tensor([50.0, 50.0, 50.0, 50.0]), c2w, ndc=(100, 100, 50.0))
+    f = 0.5 / 0.51  # (0.5 - 1) / f = (24.5 - 50) / 50
+    small = view_rays(2, 2, torch.tensor([f, f, 1.0, 1.0]), c2w, ndc=(100, 100, 50.0))
+    for a, b in zip(big, small):
+        assert torch.allclose(a[24 * 100 + 24], b[0], atol=1e-5)
+    own = view_rays(2, 2, torch.tensor([f, f, 1.0, 1.0]), c2w, ndc=(2, 2, f))  # its own frustum: another space
+    assert not torch.allclose(own[0][0], big[0][24 * 100 + 24], atol=1e-3)
 
 
 def _write_llff_by_hand(root):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,14 @@ from prunekit.commands import DATA, RUN_DIR
 from prunekit.errors import BadInput
 from prunekit.files import read_json
 from prunekit.progress import out_console
+
+
+def refuse_other_targets(run_dir: Path, what: str) -> None:
+    """One line, exit 2, for a run folder of another target (a missing or foreign folder: ``open_run`` says)."""
+    if Path(run_dir).is_dir() and (Path(run_dir) / "report.json").is_file():
+        target = (read_json(Path(run_dir) / "report.json", "run report") or {}).get("target")
+        if target != "nerf":
+            raise BadInput(f"{what} NeRF runs; {run_dir} is a {target!r} run: nothing to show (see its report.md)")
 
 
 def render(
@@ -28,10 +38,7 @@ def render(
         raise BadInput(f"--video must be gif or mp4, got {video!r}")
     if frames < 2:
         raise BadInput(f"--frames must be at least 2, got {frames}")
-    if Path(run_dir).is_dir() and (Path(run_dir) / "report.json").is_file():
-        target = (read_json(Path(run_dir) / "report.json", "run report") or {}).get("target")
-        if target != "nerf":
-            raise BadInput(f"render draws NeRF runs; {run_dir} is a {target!r} run (its figures are in report.md)")
+    refuse_other_targets(run_dir, "render draws")
     task, stages, _ = open_run(run_dir, data, device)
     evaluations = {stage: task.evaluate(models) for stage, models in stages.items()}
     files = task.write_visuals(run_dir, evaluations["dense"], evaluations["pruned"])
@@ -39,3 +46,48 @@ def render(
     path = run_dir / "renders" / f"turntable_dense_pruned.{video}"
     write_video(path, [np.concatenate(pair, axis=1) for pair in zip(*clips)])
     out_console.print(f"{len(files)} test views in {run_dir / 'renders'}; video: {path}")
+
+
+def view(
+    run_dir: Path = RUN_DIR,
+    data: Path | None = DATA,
+    port: int = typer.Option(7007, help="Port of the web viewer."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; 0.0.0.0 shares it with the network."),
+    preview: int = typer.Option(24, help="Height in pixels of the frames drawn while the camera moves."),
+    height: int | None = typer.Option(
+        None, help="Height of the frame once the camera rests (default: the test views')."
+    ),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+) -> None:
+    """Fly around a saved NeRF run in the browser: dense and pruned side by side (a wipe), any camera."""
+    from prunekit.pipeline import open_run
+    from prunekit_nerf.viewer import Viewer, serve
+
+    try:
+        import viser  # noqa: F401  (an optional extra)
+    except ImportError:
+        raise BadInput("the viewer needs viser: pip install -e '.[viewer]' (in the prunekit checkout)") from None
+    if not 1 <= port <= 65535:
+        raise BadInput(f"--port must be in 1..65535, got {port}")
+    for name, value in (("--preview", preview), ("--height", height)):
+        if value is not None and not 1 <= value <= 4096:
+            raise BadInput(f"{name} must be in 1..4096 pixels, got {value}")
+    refuse_other_targets(run_dir, "view shows")
+    port_free(host, port)  # before the minutes a large run can take to load
+    task, stages, report = open_run(run_dir, data, device)
+    viewer = Viewer(task, stages, report, Path(run_dir), preview, height or task.views["test"].hw[0])
+    try:
+        serve(viewer, host, port, lambda url: out_console.print(f"viewer ready at {url} (Ctrl-C stops it)"))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the way to stop a server, not an error
+        pass
+
+
+def port_free(host: str, port: int) -> None:
+    """A clear error for a port that another program holds, or an address this machine does not have."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise BadInput(f"port {port} on {host} {reason} (choose another with --port or --host)") from None

@@ -1,4 +1,4 @@
-"""The hook implementations that make `prunekit run nerf` and `prunekit render` exist."""
+"""The hook implementations that make `prunekit run nerf`, `prunekit render` and `prunekit view` exist."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def register_models(register):
 
 @hookimpl
 def register_commands(cli):
-    from prunekit_nerf.commands import render
+    from prunekit_nerf.commands import render, view
 
     cli.command()(render)
+    cli.command()(view)

@@ -58,17 +58,19 @@ def view_rays(
     intrinsics: torch.Tensor,
     c2w: torch.Tensor,
     distortion: tuple[float, float, float, float] | None = None,
-    ndc: bool = False,
+    ndc: tuple[int, int, float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Origins, directions and unit view directions of one camera's rays, each (H·W, 3).
 
-    For NDC scenes the rays are warped, but the view directions stay the world-space ones (as in
-    nerf-pytorch): the warp would bend them by the ray's position on screen.
+    ``ndc``: the (height, width, focal) of the frustum that defines a forward-facing scene's NDC warp
+    (its training cameras', see ``Scene.ndc_frustum``), so a novel camera of another size or focal
+    lands in the same space. The view directions stay the world-space ones (as in nerf-pytorch): the
+    warp would bend them by the ray's position on screen.
     """
     origins, dirs = camera_rays(height, width, intrinsics, c2w, distortion)
     viewdirs = dirs / dirs.norm(dim=-1, keepdim=True)
-    if ndc:
-        origins, dirs = ndc_rays(height, width, float(intrinsics[0]), 1.0, origins, dirs)
+    if ndc is not None:
+        origins, dirs = ndc_rays(*ndc, 1.0, origins, dirs)
     return origins, dirs, viewdirs
 
 

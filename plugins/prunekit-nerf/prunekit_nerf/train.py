@@ -39,7 +39,9 @@ def bf16_supported(device: torch.device) -> bool:
 def split_rays(scene: Scene, split: Split) -> tuple[torch.Tensor, ...]:
     """Origins, directions, view directions and colours of every pixel of a split, each (N·H·W, 3)."""
     h, w = split.hw
-    views = [view_rays(h, w, k, pose, split.distortion, scene.ndc) for pose, k in zip(split.poses, split.intrinsics)]
+    views = [
+        view_rays(h, w, k, pose, split.distortion, scene.ndc_frustum) for pose, k in zip(split.poses, split.intrinsics)
+    ]
     origins, dirs, viewdirs = (torch.cat(parts) for parts in zip(*views))
     return origins, dirs, viewdirs, split.images.reshape(-1, 3)
 
@@ -212,14 +214,25 @@ class NerfTask:
         return loss
 
     # --- evaluation ---------------------------------------------------------------------------------
-    def _render_view(self, models, pose, intr, h: int, w: int, distortion=None) -> tuple[torch.Tensor, float, float]:
-        """One view's image (H, W, 3) on the CPU, its mean opacity and the seconds it took."""
-        o, d, v = (t.to(self.device) for t in view_rays(h, w, intr, pose, distortion, self.scene.ndc))
+    def camera_rays(self, pose, intr, h: int, w: int, distortion=None) -> tuple[torch.Tensor, ...]:
+        """Origins, directions and view directions (each (H·W, 3), on the task's device) of any camera."""
+        rays = view_rays(h, w, intr, pose, distortion, self.scene.ndc_frustum)
+        return tuple(t.to(self.device) for t in rays)
+
+    def shade(self, models, origins, dirs, viewdirs) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Colours (R, 3) and opacities (R,) of rays, on the CPU, and the seconds the models took."""
         t0 = time.perf_counter()
-        img, acc = render_image(models, o, d, self.scene.near, self.scene.far, self.render, self.autocast, viewdirs=v)
+        rgb, acc = render_image(
+            models, origins, dirs, self.scene.near, self.scene.far, self.render, self.autocast, viewdirs=viewdirs
+        )
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return img.reshape(h, w, 3).cpu(), float(acc.mean()), time.perf_counter() - t0
+        return rgb.cpu(), acc.cpu(), time.perf_counter() - t0
+
+    def render_view(self, models, pose, intr, h: int, w: int, distortion=None) -> tuple[torch.Tensor, float, float]:
+        """One view's image (H, W, 3) on the CPU, its mean opacity and the seconds it took."""
+        rgb, acc, seconds = self.shade(models, *self.camera_rays(pose, intr, h, w, distortion))
+        return rgb.reshape(h, w, 3), float(acc.mean()), seconds
 
     def evaluate(self, models, split: str = "test") -> Evaluation:
         if split not in self.views:
@@ -229,7 +242,7 @@ class NerfTask:
             m.eval()
         h, w = views.hw
         rendered = [
-            self._render_view(models, p, k, h, w, views.distortion) for p, k in zip(views.poses, views.intrinsics)
+            self.render_view(models, p, k, h, w, views.distortion) for p, k in zip(views.poses, views.intrinsics)
         ]
         preds = [img for img, _, _ in rendered]
         p = float(np.mean([psnr(a, b) for a, b in zip(preds, views.images)]))
@@ -269,6 +282,6 @@ class NerfTask:
         train = self.scene.splits["train"]
         h, w = self.test.hw
         return [
-            self._render_view(models, pose, self.test.intrinsics[0], h, w)[0].numpy()
+            self.render_view(models, pose, self.test.intrinsics[0], h, w)[0].numpy()
             for pose in orbit(train.poses, frames, self.scene.ndc)
         ]

@@ -32,6 +32,14 @@ class Scene:
     ndc: bool = False  # forward-facing scenes render in normalised device coordinates
     density_noise: float = 0.0  # training-time noise on raw density; the reference uses 1.0 on LLFF scenes
 
+    @property
+    def ndc_frustum(self) -> tuple[int, int, float] | None:
+        """(height, width, focal) of the training cameras, which define the NDC warp; None if not NDC."""
+        if not self.ndc:
+            return None
+        train = self.splits["train"]
+        return (*train.hw, float(train.intrinsics[0, 0]))
+
     def check(self, where: str) -> None:
         for split_name in ("train", "test"):
             split = self.splits.get(split_name)
