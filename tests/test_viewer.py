@@ -74,7 +74,7 @@ class Server:
     def stop(self) -> int:
         """Ctrl-C, as a person stops it; the exit code, with the rest of its output in ``log``."""
         self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(timeout=60)
+        code = self.proc.wait(timeout=300)  # a safety net: under load the render threads finish slowly
         while (line := self.lines.get(timeout=60)) != "":
             self.log.append(line)
         return code

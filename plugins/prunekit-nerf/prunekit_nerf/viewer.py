@@ -136,7 +136,7 @@ class Viewer:
             seconds = self.timings[name].frame_seconds(self.height * width)
             rows.append(
                 f"| {name} | {sum(count_params(m) for m in models.values()):,} | "
-                f"{'—' if psnr is None else f'{psnr:.2f} dB'} | {'…' if seconds is None else f'{seconds:.2f}'} |"
+                f"{'—' if psnr is None else f'{psnr:.2f} dB'} | {'…' if seconds is None else f'{seconds:.3g}'} |"
             )
         views = len((self.report.get("dense") or {}).get("views") or [])
         rows.append("")
@@ -146,7 +146,7 @@ class Viewer:
     def add_cameras(self, scene) -> list:
         """The training cameras (grey) and the test cameras (orange) as frustums in a tab's scene."""
         centres = self.train.poses[:, :3, 3]
-        scale = 0.08 * float((centres - centres.mean(0)).norm(dim=-1).mean().clamp_min(1e-3))
+        scale = 0.04 * float((centres - centres.mean(0)).norm(dim=-1).mean().clamp_min(1e-3))
         h, w = self.test.hw
         handles = []
         for name, split, colour in (("train", self.train, (150, 150, 150)), ("test", self.test, (255, 140, 0))):
