@@ -11,7 +11,7 @@ import torch
 import typer
 from rich.table import Table
 
-from prunekit import checkpoint, plugins
+from prunekit import checkpoint, plugins, study
 from prunekit.api import prune as prune_model
 from prunekit.budget import count_params
 from prunekit.errors import BadInput, Interrupted
@@ -46,6 +46,7 @@ DISTILL = typer.Option(
 )
 
 
+REFERENCE = typer.Option(study.REFERENCE, help="The scorer results.md compares every other scorer with, seed by seed.")
 TARGET_OPTION = typer.Option(
     [], "--option", "-O", help="The target's own option KEY=VALUE, repeatable (nerf: -O factor=8 for LLFF captures)."
 )
@@ -266,6 +267,7 @@ def sweep(
     round_to: int = ROUND_TO,
     steps: int = STEPS,
     schedule: str = SCHEDULE,
+    reference: str = REFERENCE,
     quantize: str | None = typer.Option(None, help="Also evaluate every cell quantized: int8, fp16 or bf16."),
     equal_budget: bool = typer.Option(True, help="Also train each dense model for the retraining budget."),
     validation: bool = typer.Option(
@@ -318,6 +320,7 @@ def sweep(
         validation=validation,
         steps=steps,
         schedule=schedule,
+        reference=reference,
     )
     if executor not in ("local", "ray"):
         raise BadInput(f"--executor must be local or ray, got {executor!r}")
@@ -333,12 +336,13 @@ def sweep(
     out_console.print(f"{len(rows)} cells; results: {out / 'results.md'}")
 
 
-def results(folder: Path = typer.Argument(..., help="A sweep's --out folder.")) -> None:
+def results(folder: Path = typer.Argument(..., help="A sweep's --out folder."), reference: str = REFERENCE) -> None:
     """Rewrite a sweep's results.json, results.md (paired 95 % CIs) and plots from its finished cells."""
     from prunekit.study import read_cells, write_results
 
+    plugins.get_scorer(reference)  # an unknown name: one line, before any work
     rows = read_cells(folder)
-    write_results(folder, rows)
+    write_results(folder, rows, reference)
     out_console.print(f"{len(rows)} cells; results: {folder / 'results.md'}")
 
 

@@ -24,6 +24,7 @@ from prunekit.files import atomic_write, read_json, write_json, write_text
 from prunekit.report import markdown_table
 
 LEVEL = 0.95
+REFERENCE = "w_out"  # the scorer others are compared with by default: the paper's best (`--reference`)
 
 
 @dataclass(frozen=True)
@@ -215,10 +216,10 @@ def _versus(budget: str, mode: str, a: str, b: str, group: list[dict], other: li
     return Comparison(budget, mode, a, b, test, val, wins, cut)
 
 
-def comparisons(rows: list[dict]) -> list[Comparison]:
+def comparisons(rows: list[dict], reference: str = REFERENCE) -> list[Comparison]:
     """Every strategy against the uniform-random baseline, each coreset against top-k of its scorer and
-    each other scorer against w_out with its selector, within each budget and retrain mode, on test and
-    (where scored) validation views."""
+    each other scorer against the ``reference`` scorer with its selector, within each budget and retrain
+    mode, on test and (where scored) validation views."""
     h = rows[0]["headline"]
     by = groups(rows)
     found = []
@@ -229,8 +230,8 @@ def comparisons(rows: list[dict]) -> list[Comparison]:
             rivals.append("random/uniform")
         if selector == "coreset":
             rivals.append(f"{scorer}/topk")
-        if scorer not in ("w_out", "random"):  # the paper's best score, as the reference for the others
-            rivals.append(f"w_out/{selector}")
+        if scorer not in (reference, "random"):
+            rivals.append(f"{reference}/{selector}")
         for rival in rivals:
             other = by.get((budget, mode, rival))
             if other is not None:
@@ -311,8 +312,9 @@ def _dense_sec(rows: list[dict]) -> float:
     return _median(timed) if timed else _median([r["dense"]["sec_per_iter"] for r in rows])
 
 
-def write_results(out: Path, rows: list[dict]) -> None:
-    """results.json, results.md and the plots, from the cells of one sweep folder."""
+def write_results(out: Path, rows: list[dict], reference: str = REFERENCE) -> None:
+    """results.json, results.md and the plots, from the cells of one sweep folder; ``reference``: the
+    scorer every other scorer is compared with, seed by seed."""
     write_json(out / "results.json", rows)
     failed = [read_json(p) for p in sorted((out / "cells").glob("*.failed.json"))]
     if not rows:
@@ -358,7 +360,7 @@ def write_results(out: Path, rows: list[dict]) -> None:
         )
     if failed:
         md.append(_failures(failed))
-    found = comparisons(rows)
+    found = comparisons(rows, reference)
     if found:
         val = [[c.val.text(3)] if any(x.val.n for x in found) else [] for c in found]
         md.append(f"\n## Strategies compared on the same seeds (A − B, {h}, mean [95 % CI])\n\n")

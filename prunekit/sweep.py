@@ -41,7 +41,7 @@ from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
 from prunekit.schedule import check as check_schedule
 from prunekit.schedule import split_iters
-from prunekit.study import read_cell, write_results
+from prunekit.study import REFERENCE, read_cell, write_results
 from prunekit.target import RunOptions, iterations
 from prunekit.visuals import write_png
 
@@ -71,6 +71,7 @@ class SweepConfig:
     validation: bool = False  # also evaluate on the validation views (where settings are chosen)
     steps: int = 1  # cuts from dense to each budget, the retraining split between them (gradual pruning)
     schedule: str = "cubic"
+    reference: str = REFERENCE  # the scorer results.md compares every other scorer with
 
 
 def _budget_label(b: Budget) -> str:
@@ -112,6 +113,7 @@ def run_sweep(cfg: SweepConfig, executor=None) -> list[dict]:
     default: the local one, in this process);
     the rows are written here, by the driver, as each finishes."""
     check_choices(cfg.target, cfg.scorers, cfg.selectors, cfg.retrain, cfg.options)
+    plugins.get_scorer(cfg.reference)
     if cfg.quantize is not None:
         check_mode(cfg.quantize)
     if not cfg.budgets or not cfg.seeds:
@@ -165,7 +167,7 @@ def _run_cells(cfg: SweepConfig, target, executor) -> list[dict]:
     rows = [
         read_cell(cfg.out / "cells" / f"{c.id}.json") for c in todo if (cfg.out / "cells" / f"{c.id}.json").exists()
     ]
-    write_results(cfg.out, rows)
+    write_results(cfg.out, rows, cfg.reference)
     return rows
 
 

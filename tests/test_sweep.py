@@ -262,3 +262,18 @@ def test_compare_pairs_two_sweeps_or_two_strategies_by_seed(tmp_path):
     assert_one_line_error(prunekit("compare", refit, plain, "--versus", "w_out/topk"), "--versus needs --strategy")
     assert_one_line_error(prunekit("compare", refit, plain, "--strategy", "w_in/topk"), "share no budget")
     assert_one_line_error(prunekit("compare", refit, tmp_path), "holds no sweep")
+
+
+def test_other_scorers_are_compared_with_the_chosen_reference():
+    from prunekit.study import comparisons
+
+    rows = [
+        _cell(s, scorer, "topk", psnr + s)
+        for s in (0, 1)
+        for scorer, psnr in (("w_out", 20), ("product", 21), ("w_in", 19))
+    ]
+    pairs = {(c.a, c.b) for c in comparisons(rows)}
+    assert ("product/topk", "w_out/topk") in pairs and ("w_in/topk", "w_out/topk") in pairs
+    pairs = {(c.a, c.b): c for c in comparisons(rows, reference="product")}
+    assert set(pairs) == {("w_out/topk", "product/topk"), ("w_in/topk", "product/topk")}
+    assert pairs[("w_in/topk", "product/topk")].test.mean == -2.0  # 19 − 21 on each seed
