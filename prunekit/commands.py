@@ -194,12 +194,14 @@ def prune_checkpoint(
     gen = torch.Generator().manual_seed(seed)
     inputs = tuple(torch.randn(256, d, generator=gen) for d in dims)
     width, keep = _budget(width, keep, {"keep": 0.5})
-    try:
-        pruned = prune_model(
-            dense, inputs, scorer=scorer, selector=selector, width=width, keep=keep, seed=seed, round_to=round_to
-        )
-    except RuntimeError as exc:
+    try:  # a wrong count or size of inputs is the user's to fix: say so before any pruning starts
+        with torch.no_grad():
+            dense(*inputs)
+    except (RuntimeError, TypeError) as exc:
         raise BadInput(f"the model does not accept inputs of sizes {dims}: {str(exc).splitlines()[0]}") from None
+    pruned = prune_model(
+        dense, inputs, scorer=scorer, selector=selector, width=width, keep=keep, seed=seed, round_to=round_to
+    )
     path = checkpoint.save(pruned, out, config=checkpoint.read_description(model).get("config") or {})
     out_console.print(f"{count_params(dense):,} → {count_params(pruned):,} parameters; saved {path}")
 

@@ -184,6 +184,10 @@ def test_prune_and_inspect_commands(tmp_path):
         "already exists",
     )
     assert_one_line_error(prunekit("prune", path, "--input-dims", "x", "--out", tmp_path / "z"), "--input-dims")
+    env = {"PYTHONPATH": os.path.dirname(__file__)}
+    for dims in ("3,3,3", "3", "64,3"):  # one input too many, one too few, a wrong feature size: exit 2, no traceback
+        proc = prunekit("prune", path, "--input-dims", dims, "--trust", "--out", tmp_path / "z", env=env)
+        assert_one_line_error(proc, "does not accept inputs of sizes")
     assert_one_line_error(prunekit("inspect", tmp_path / "missing.safetensors"), "not found")
     data = out.read_bytes()
     out.write_bytes(data[:100])
