@@ -27,9 +27,10 @@ def register_targets(register):
 
 @hookimpl
 def register_models(register):
-    from prunekit_nerf.field import NeRFField
+    from prunekit_nerf.fields import FIELDS
 
-    register(NeRFField)
+    for spec in FIELDS.values():
+        register(spec.cls)
 
 
 @hookimpl

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 @dataclass
 class NerfOptions:
     factor: int = 8  # LLFF captures: read images_{factor}/ (8: the NeRF paper's resolution); never another
+    field: str = "vanilla"  # the radiance field: vanilla (the NeRF MLP) or hashgrid (Instant-NGP's design)
 
 
 PRESETS: dict[str, dict] = {

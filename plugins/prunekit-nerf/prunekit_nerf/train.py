@@ -16,7 +16,7 @@ from prunekit.files import atomic_write
 from prunekit.runtime import resolve_device, share
 from prunekit.target import Evaluation, RunOptions, iterations, parse_options
 from prunekit_nerf.data import Scene, Split, load_scene
-from prunekit_nerf.field import NeRFField
+from prunekit_nerf.fields import field_spec
 from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.presets import PRESETS, NerfOptions
 from prunekit_nerf.rays import orbit, view_rays
@@ -92,9 +92,11 @@ class NerfTask:
         if self.autocast and not bf16_supported(self.device):
             raise BadInput(f"--precision bf16: this {self.device.type} has no bf16 support")
         own = parse_options(NerfOptions, options.target_options, "nerf")
+        self.field = field_spec(own.field)
         self.scene = load_scene(
             options.data, self.p["resolution"], self.p["views"], self.p["test_views"], factor=own.factor
         )
+        self.field_configs = self.field.configs(self.scene)
         self.finetune_schedule = options.finetune_schedule
         self.render = RenderConfig(
             self.p["coarse_samples"],
@@ -119,10 +121,10 @@ class NerfTask:
     # --- models -------------------------------------------------------------------------------------
     def build(self, seed: int) -> dict[str, nn.Module]:
         torch.manual_seed(seed)
-        return {"coarse": NeRFField().to(self.device), "fine": NeRFField().to(self.device)}
+        return {name: self.field.cls(**kw).to(self.device) for name, kw in self.field_configs.items()}
 
     def config(self, name: str) -> dict:
-        return NeRFField().config_dict()
+        return self.field.cls(**self.field_configs[name]).config_dict()
 
     def _points(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator(device=self.device).manual_seed(seed)
@@ -188,7 +190,7 @@ class NerfTask:
         """nerf-pytorch's exponential decay, restarted by each phase; with ``--finetune-schedule cosine``
         fine-tuning decays to 0.1x along a cosine instead, and so does a dense run continued past its
         own iterations (the equal-budget baseline), so that both sides of a comparison are annealed."""
-        lr, decay = self.p["lr"], self.p["lr_decay_steps"]
+        lr, decay = self.field.lr or self.p["lr"], self.p["lr_decay_steps"]
         preset = lambda s: lr * 0.1 ** (s / decay)  # noqa: E731
         if self.finetune_schedule != "cosine":
             return preset

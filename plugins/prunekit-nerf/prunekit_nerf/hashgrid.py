@@ -1,0 +1,117 @@
+"""A hash-grid radiance field (Instant-NGP's design, Müller et al. 2022) in plain PyTorch.
+
+Position goes through a multiresolution hash encoding: ``levels`` grids from ``base_resolution`` to
+``max_resolution`` cells per side (a geometric progression), each a table of ``2**log2_table`` feature
+vectors of ``features`` numbers, indexed directly while a level's grid fits in its table and by the
+spatial hash ``x·1 ⊕ y·2654435761 ⊕ z·805459861`` beyond; the 8 corners of a point's cell are blended
+trilinearly. A small density MLP (one hidden layer) reads the concatenated levels and gives a raw density
+and ``geo_features`` geometry features; a small colour MLP (two hidden layers) reads those and the
+encoded view direction. The tables hold almost all of the parameters, the MLPs the neurons that prunekit
+prunes: the question this field answers is what neuron pruning buys when the MLP is no longer the model.
+
+The view direction uses the vanilla field's frequency encoding (Instant-NGP uses spherical harmonics of
+degree 4; frequencies keep one encoding for both fields, and the colour MLP sees 27 numbers either way).
+Points outside the cube [-bound, bound]³ have no density: the grid covers only the scene's box. The
+field returns the density itself (positive), which the renderer's ReLU passes unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from prunekit_nerf.field import encode
+
+_PRIMES = (1, 2654435761, 805459861)
+_CORNERS = torch.tensor([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)])  # (8, 3) offsets of a cell
+
+
+@dataclass
+class HashGridConfig:
+    levels: int = 16
+    features: int = 2  # per level
+    log2_table: int = 15  # entries per level's table (Instant-NGP: 14–24; 2**15 suits 100-pixel scenes)
+    base_resolution: int = 16
+    max_resolution: int = 512
+    hidden: int = 64  # the density MLP's hidden layer
+    geo_features: int = 15
+    colour_hidden: int = 64  # both hidden layers of the colour MLP
+    dir_frequencies: int = 4
+    bound: float = 2.0  # the scene's box is [-bound, bound]³
+
+
+class HashGridField(nn.Module):
+    """(position, unit view direction) → (rgb in [0, 1], raw density), through a hash encoding."""
+
+    def __init__(
+        self,
+        levels: int = 16,
+        features: int = 2,
+        log2_table: int = 15,
+        base_resolution: int = 16,
+        max_resolution: int = 512,
+        hidden: int = 64,
+        geo_features: int = 15,
+        colour_hidden: int = 64,
+        dir_frequencies: int = 4,
+        bound: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.config = HashGridConfig(
+            levels, features, log2_table, base_resolution, max_resolution, hidden, geo_features, colour_hidden,
+            dir_frequencies, bound,
+        )  # fmt: skip
+        growth = math.exp((math.log(max_resolution) - math.log(base_resolution)) / max(levels - 1, 1))
+        resolutions = [math.floor(base_resolution * growth**level) for level in range(levels)]
+        self.register_buffer("resolutions", torch.tensor(resolutions), persistent=False)
+        size = 2**log2_table
+        # a level whose (r + 1)³ grid points fit in the table is indexed densely, without collisions
+        self.register_buffer("dense_level", torch.tensor([(r + 1) ** 3 <= size for r in resolutions]), persistent=False)
+        self.table = nn.Embedding(levels * size, features)  # all levels' tables, one after another
+        nn.init.uniform_(self.table.weight, -1e-4, 1e-4)  # Instant-NGP's initialisation
+        dir_dim = 3 + 6 * dir_frequencies
+        self.density_hidden = nn.Linear(levels * features, hidden)
+        self.density = nn.Linear(hidden, 1)
+        self.geometry = nn.Linear(hidden, geo_features)
+        self.colour_hidden = nn.Linear(geo_features + dir_dim, colour_hidden)
+        self.colour_hidden2 = nn.Linear(colour_hidden, colour_hidden)
+        self.rgb = nn.Linear(colour_hidden, 3)
+
+    def encode_position(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3) points in the box → (N, levels · features) blended grid features."""
+        c = self.config
+        size = 2**c.log2_table
+        unit = ((x / c.bound + 1) / 2).clamp(0, 1)  # (N, 3) in [0, 1]
+        scaled = unit[:, None, :] * self.resolutions[None, :, None]  # (N, L, 3)
+        cell = scaled.floor().clamp(max=self.resolutions[None, :, None] - 1)
+        frac = scaled - cell  # (N, L, 3) position inside the cell
+        corner = cell.long()[:, :, None, :] + _CORNERS.to(x.device)  # (N, L, 8, 3)
+        side = (self.resolutions + 1)[None, :, None]
+        dense = corner[..., 0] + side * (corner[..., 1] + side * corner[..., 2])
+        hashed = corner[..., 0] * _PRIMES[0]
+        for axis in (1, 2):
+            hashed = torch.bitwise_xor(hashed, corner[..., axis] * _PRIMES[axis])
+        index = torch.where(self.dense_level[None, :, None], dense, hashed) % size
+        index = index + size * torch.arange(c.levels, device=x.device)[None, :, None]
+        # trilinear weight of each corner: the product over axes of frac or 1 - frac
+        offsets = _CORNERS.to(x.device, x.dtype)  # (8, 3)
+        weights = (frac[:, :, None, :] * offsets + (1 - frac[:, :, None, :]) * (1 - offsets)).prod(-1)
+        blended = (self.table(index) * weights[..., None]).sum(2)  # (N, L, F)
+        return blended.flatten(1)
+
+    def forward(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.density_hidden(self.encode_position(x)))
+        # Instant-NGP's exp activation: density is positive from the start, so no ray goes dark for good (a
+        # ReLU on a raw density at the tables' learning rate dies in the first steps); clamped below exp(11)
+        inside = (x.abs() <= self.config.bound).all(-1, keepdim=True)
+        sigma = torch.exp(self.density(h).clamp(max=11.0)) * inside  # outside the box: empty
+        geo = self.geometry(h)
+        h = torch.relu(self.colour_hidden(torch.cat([geo, encode(d, self.config.dir_frequencies)], dim=-1)))
+        h = torch.relu(self.colour_hidden2(h))
+        return torch.sigmoid(self.rgb(h)), sigma
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
