@@ -18,7 +18,7 @@ import torch
 from common import cpu_model, device_name, median_time
 from prunekit_nerf.metrics import psnr
 from prunekit_nerf.rays import camera_rays
-from prunekit_nerf.render import RenderConfig, render_image
+from prunekit_nerf.render import RenderConfig, render_image, two_stage
 from prunekit_nerf.train import NerfTask
 
 import prunekit
@@ -59,7 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     device = resolve_device(args.device)
     task = NerfTask(RunOptions(preset="demo", data=args.data, device=str(device)))
-    cfg = RenderConfig(64, 128, task.scene.white_background)  # the paper's sampling
+    cfg = RenderConfig(two_stage(64, 128), task.scene.white_background)  # the paper's sampling
     h, w = task.test.hw
     o, d = camera_rays(h, w, task.test.intrinsics[0], task.test.poses[0])
     o, d = o.to(device), d.to(device)

@@ -17,7 +17,7 @@ import copy
 
 import torch
 from common import device_name, gemm_rate
-from prunekit_nerf.render import RenderConfig
+from prunekit_nerf.render import RenderConfig, two_stage
 from prunekit_nerf.train import NerfTask, bf16_supported
 
 import prunekit
@@ -45,7 +45,7 @@ def main() -> None:
     device = resolve_device(args.device)
     task = NerfTask(RunOptions(preset="study", device=str(device)))
     task.p.update(batch=256, precrop_iters=0)
-    task.render = RenderConfig(coarse, fine, True)
+    task.render = RenderConfig(two_stage(coarse, fine), True)
     dense = task.build(0)
     inputs = task.example_inputs("coarse")
     variants = {"dense 256": dense}

@@ -17,7 +17,7 @@ from prunekit_nerf.data import load_scene
 from prunekit_nerf.data.procedural import LIGHT, SPHERES
 from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.rays import camera_rays, ndc_rays, view_rays
-from prunekit_nerf.render import RenderConfig, render_rays
+from prunekit_nerf.render import RenderConfig, Stage, render_rays, two_stage
 from prunekit_nerf.sampling import hierarchical
 from prunekit_nerf.train import NerfTask
 from torch import nn
@@ -43,12 +43,28 @@ def test_homogeneous_slab_opacity_and_colour(speed):
     origin = torch.tensor([[0.0, 0.0, -3.0]])
     direction = torch.tensor([[0.0, 0.0, speed]])
     # 600 bin centres between depths 0 and 6/speed: exactly 100 of them fall inside the slab
-    cfg = RenderConfig(coarse_samples=600, fine_samples=0, white_background=True)
+    cfg = RenderConfig(two_stage(600, 0), white_background=True)
     out = render_rays({"coarse": Slab(sigma)}, origin, direction, 0.0, 6.0 / speed, cfg, perturb=False)
     opacity = 1 - math.exp(-sigma * 1.0)  # Beer–Lambert over a length of 1
     assert float(out["opacity"]) == pytest.approx(opacity, abs=1e-5)
     expected = [c * opacity + (1 - opacity) for c in (0.2, 0.4, 0.6)]  # composited on white
     assert out["coarse"][0].tolist() == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_third_sampling_stage_is_one_more_entry_and_sharpens_the_slab():
+    sigma, opacity = 0.7, 1 - math.exp(-0.7)  # Beer–Lambert through the 1-unit slab
+    origin, direction = torch.tensor([[0.0, 0.0, -3.0]]), torch.tensor([[0.0, 0.0, 1.0]])
+    cfg = RenderConfig((Stage("coarse", 8), Stage("fine", 64), Stage("third", 256)), white_background=True)
+    models = {"coarse": Slab(sigma), "fine": Slab(sigma), "third": Slab(sigma)}
+    out = render_rays(models, origin, direction, 0.0, 6.0, cfg, perturb=False)
+    assert out["final"] == "third" and [out["samples"][k][0].shape[1] for k in models] == [8, 72, 328]
+    # 8 coarse bins misjudge where the slab ends (≈ 0.15 off); the later passes sample its edges densely
+    errors = []
+    for name in models:
+        z, _, alpha = out["samples"][name]
+        errors.append(abs(float(1 - torch.prod(1 - alpha)) - opacity))
+    assert errors[0] > 0.1 and errors[0] > errors[1] > errors[2] and errors[2] < 0.005, errors
+    assert float(out["opacity"]) == pytest.approx(1 - float(torch.prod(1 - out["samples"]["third"][2])), abs=1e-6)
 
 
 def test_hierarchical_samples_land_on_the_quantiles_of_a_known_pdf():
@@ -191,7 +207,7 @@ def test_llff_view_directions_are_world_space_and_density_is_noisy(tmp_path):
 def test_density_noise_only_while_training():
     models = {"coarse": Slab(0.7)}
     o, d = torch.tensor([[0.0, 0.0, -3.0]]), torch.tensor([[0.0, 0.0, 1.0]])
-    quiet, noisy = RenderConfig(64, 0, True), RenderConfig(64, 0, True, density_noise=1.0)
+    quiet, noisy = RenderConfig(two_stage(64, 0), True), RenderConfig(two_stage(64, 0), True, density_noise=1.0)
 
     def render(cfg, perturb):
         return render_rays(models, o, d, 0.0, 6.0, cfg, perturb, torch.Generator().manual_seed(1))["coarse"]

@@ -1,4 +1,10 @@
-"""Volume rendering of a batch of rays through the coarse and fine fields, and chunked full images."""
+"""Volume rendering of a batch of rays through a list of sampling stages, and chunked full images.
+
+A stage names the model it queries and how many depths it adds per ray: the first draws stratified
+depths between near and far, each later one draws from the previous stage's weights (hierarchical
+sampling) and queries its model at all depths so far. The NeRF paper's coarse + fine pair is
+``two_stage(64, 128)``; a proposal network or a third pass is another entry, not another code path.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,19 @@ from prunekit_nerf.sampling import Draws, draws, hierarchical, stratified
 
 
 @dataclass(frozen=True)
+class Stage:
+    model: str  # the key of the field it queries in the models dict
+    samples: int  # depths it adds per ray
+
+
+def two_stage(coarse: int, fine: int) -> tuple[Stage, ...]:
+    """The NeRF paper's passes: ``coarse`` stratified depths, then ``fine`` more drawn from its weights."""
+    return (Stage("coarse", coarse), Stage("fine", fine))
+
+
+@dataclass(frozen=True)
 class RenderConfig:
-    coarse_samples: int = 64
-    fine_samples: int = 128
+    stages: tuple[Stage, ...] = two_stage(64, 128)
     white_background: bool = True
     chunk: int = 8192  # rays per forward pass when rendering whole images
     density_noise: float = 0.0  # std of Gaussian noise on raw density while training (nerf-pytorch: 1 for LLFF)
@@ -73,31 +89,34 @@ def render_rays(
     autocast: bool = False,
     viewdirs: torch.Tensor | None = None,
 ):
-    """Colours of rays (R, 3) through the coarse field and, if present, the fine one: {'coarse', 'fine', 'opacity'}.
+    """Colours of rays (R, 3) after each stage whose model is given, under that model's name, and the
+    last stage's accumulated ``'opacity'``; ``out['final']`` names the last stage rendered.
 
     ``out['samples'][name]`` holds each field's depths, colours and segment opacities, for distillation.
     With ``perturb`` (training), depths are jittered and ``cfg.density_noise`` is added to raw densities.
     """
     n = origins.shape[0]
-    z = stratified(
-        torch.full((n, 1), near, device=origins.device),
-        torch.full((n, 1), far, device=origins.device),
-        cfg.coarse_samples,
-        perturb,
-        generator,
-    )
     noise = cfg.density_noise if perturb else 0.0
-    rgb, sigma = query(models["coarse"], origins, dirs, z, autocast, viewdirs)
-    alpha = alphas(_noisy(sigma, noise, generator), z, dirs)
-    coarse, weights, opacity = composite(rgb, alpha, cfg.white_background)
-    out = {"coarse": coarse, "opacity": opacity, "samples": {"coarse": (z, rgb, alpha)}}
-    if "fine" in models and cfg.fine_samples > 0:
-        z_fine = hierarchical(z, weights, cfg.fine_samples, perturb, generator)
-        z_all, _ = torch.sort(torch.cat([z, z_fine], dim=-1), dim=-1)
-        rgb, sigma = query(models["fine"], origins, dirs, z_all, autocast, viewdirs)
-        alpha = alphas(_noisy(sigma, noise, generator), z_all, dirs)
-        out["fine"], _, out["opacity"] = composite(rgb, alpha, cfg.white_background)
-        out["samples"]["fine"] = (z_all, rgb, alpha)
+    out: dict = {"samples": {}}
+    z = weights = None
+    for stage in cfg.stages:
+        if stage.model not in models or stage.samples == 0:
+            continue
+        if z is None:
+            z = stratified(
+                torch.full((n, 1), near, device=origins.device),
+                torch.full((n, 1), far, device=origins.device),
+                stage.samples,
+                perturb,
+                generator,
+            )
+        else:
+            z, _ = torch.sort(torch.cat([z, hierarchical(z, weights, stage.samples, perturb, generator)], -1), -1)
+        rgb, sigma = query(models[stage.model], origins, dirs, z, autocast, viewdirs)
+        alpha = alphas(_noisy(sigma, noise, generator), z, dirs)
+        out[stage.model], weights, out["opacity"] = composite(rgb, alpha, cfg.white_background)
+        out["samples"][stage.model] = (z, rgb, alpha)
+        out["final"] = stage.model
     return out
 
 
@@ -127,6 +146,6 @@ def render_image(
             autocast=autocast,
             viewdirs=None if viewdirs is None else viewdirs[part],
         )
-        colours.append(out.get("fine", out["coarse"]))
+        colours.append(out[out["final"]])
         opacities.append(out["opacity"])
     return torch.cat(colours).clamp(0, 1), torch.cat(opacities)

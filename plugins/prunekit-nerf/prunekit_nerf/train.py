@@ -20,7 +20,7 @@ from prunekit_nerf.fields import field_spec
 from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.presets import PRESETS, NerfOptions
 from prunekit_nerf.rays import orbit, view_rays
-from prunekit_nerf.render import RenderConfig, alphas, query, render_image, render_rays
+from prunekit_nerf.render import RenderConfig, alphas, query, render_image, render_rays, two_stage
 from prunekit_nerf.sampling import Draws, stratified
 
 # A collapsed model renders (almost) nothing: its test rays are (almost) transparent, or its renders are
@@ -99,8 +99,7 @@ class NerfTask:
         self.field_configs = self.field.configs(self.scene)
         self.finetune_schedule = options.finetune_schedule
         self.render = RenderConfig(
-            self.p["coarse_samples"],
-            self.p["fine_samples"],
+            two_stage(self.p["coarse_samples"], self.p["fine_samples"]),
             self.scene.white_background,
             density_noise=self.scene.density_noise,
         )
@@ -169,7 +168,7 @@ class NerfTask:
                 models, o, d, self.scene.near, self.scene.far, self.render, True, noise, self.autocast, viewdirs=v
             )
             target = self.rays[3][idx]
-            photometric = sum(torch.mean((out[k] - target) ** 2) for k in ("coarse", "fine") if k in out)
+            photometric = sum(torch.mean((out[name] - target) ** 2) for name in out["samples"])
             if teacher is None:
                 return photometric
             matched = self._distillation(teacher, out["samples"], o, d, v)
