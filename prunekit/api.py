@@ -128,7 +128,12 @@ def make_plan(
     score_fn, select_fn = _scorer(scorer), _selector(selector)
     budget = Budget(width=width, keep=keep, allocation=allocation, round_to=round_to)
     calib = (
-        calibrate(graph, calibration, gradients=getattr(score_fn, "needs_gradients", False))
+        calibrate(
+            graph,
+            calibration,
+            gradients=getattr(score_fn, "needs_gradients", False),
+            fisher_chunks=getattr(score_fn, "fisher_chunks", 0),
+        )
         if getattr(score_fn, "needs_calibration", False)
         else {}
     )

@@ -32,8 +32,34 @@ def _flat_outputs(out) -> list[torch.Tensor]:
     return [t for o in out for t in _flat_outputs(o)]
 
 
-def calibrate(graph: ModelGraph, inputs, gradients: bool = False) -> dict[str, Calibration]:
-    """Run ``inputs`` through the graph's model and collect each prunable layer's activations."""
+def _energy(out) -> torch.Tensor:
+    return sum(0.5 * o.float().pow(2).flatten(1).sum(1).mean() for o in _flat_outputs(out))
+
+
+def fisher_into_grad(model: nn.Module, inputs, chunks: int) -> None:
+    """Set every parameter's ``.grad`` to the mean over ``chunks`` slices of the calibration batch of the
+    squared gradient of that slice's output energy: a diagonal empirical Fisher, the curvature that
+    Optimal Brain Damage style (Hessian) criteria weigh squared weights by."""
+    inputs = _as_tuple(inputs)
+    n = len(inputs[0])
+    params = [p for p in model.parameters() if p.requires_grad]
+    total = [torch.zeros_like(p) for p in params]
+    bounds = torch.linspace(0, n, min(chunks, n) + 1).long().tolist()
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        model.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            _energy(model(*(x[lo:hi] for x in inputs))).backward()
+        for t, p in zip(total, params):
+            if p.grad is not None:
+                t += p.grad.pow(2)
+    for t, p in zip(total, params):
+        p.grad = t / (len(bounds) - 1)
+
+
+def calibrate(graph: ModelGraph, inputs, gradients: bool = False, fisher_chunks: int = 0) -> dict[str, Calibration]:
+    """Run ``inputs`` through the graph's model and collect each prunable layer's activations; with
+    ``fisher_chunks``, the parameters' ``.grad`` then holds the diagonal empirical Fisher over that many
+    slices of ``inputs`` (see :func:`fisher_into_grad`) instead of the batch's gradient."""
     model = graph.model
     seen: dict[nn.Module, torch.Tensor] = {}
 
@@ -49,9 +75,7 @@ def calibrate(graph: ModelGraph, inputs, gradients: bool = False) -> dict[str, C
         with torch.set_grad_enabled(gradients):
             out = model(*_as_tuple(inputs))
             if gradients:
-                outs = _flat_outputs(out)
-                loss = sum(0.5 * o.float().pow(2).flatten(1).sum(1).mean() for o in outs)
-                loss.backward()
+                _energy(out).backward()
     finally:
         for h in handles:
             h.remove()
@@ -78,4 +102,6 @@ def calibrate(graph: ModelGraph, inputs, gradients: bool = False) -> dict[str, C
                 read = columns >= 0
                 grads[:, read] += seen[c.module].grad[:, columns[read]].to(grads.dtype)
         result[name] = Calibration(acts, grads)
+    if fisher_chunks:
+        fisher_into_grad(model, inputs, fisher_chunks)
     return result  # with gradients, the parameters keep theirs for the scorers; make_plan clears them

@@ -75,9 +75,10 @@ class TorchPruning:
     it scores the layer's torch-pruning dependency group exactly as that library would, members and
     consumers together, with the library's own reduction and normalisation."""
 
-    def __init__(self, name: str, description: str, make, needs_gradients: bool = False) -> None:
+    def __init__(self, name: str, description: str, make, needs_gradients: bool = False, fisher_chunks: int = 0):
         self.name, self.description, self.make = f"tp.{name}", description, make
         self.needs_calibration = self.needs_gradients = needs_gradients  # Taylor reads the weights' .grad
+        self.fisher_chunks = fisher_chunks  # Hessian reads it as the squared per-slice gradients' mean
 
     def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
         if layer.group is None:
@@ -101,6 +102,14 @@ def torch_pruning_scorers() -> list[TorchPruning]:
             "Torch-Pruning's group Taylor |w·dL/dw| (Molchanov et al. 2019), L = output energy on calibration data",
             imp.GroupTaylorImportance,
             needs_gradients=True,
+        ),
+        TorchPruning(
+            "hessian",
+            "Torch-Pruning's group Hessian w²·F (OBD, LeCun et al. 1990), F = empirical Fisher over 64 slices of "
+            "the calibration data",
+            imp.GroupHessianImportance,
+            needs_gradients=True,
+            fisher_chunks=64,
         ),
     ]
 

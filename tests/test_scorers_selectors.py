@@ -115,6 +115,24 @@ def test_torch_pruning_magnitude_ranks_as_its_formula_and_every_tp_scorer_prunes
     assert plan.layers["0"].kept == sorted(by_hand.argsort(descending=True)[:3].tolist())
     field = TwoHeadField(width=16)
     inputs = (torch.randn(32, 3), torch.nn.functional.normalize(torch.randn(32, 3), dim=-1))
-    for scorer in ("tp.magnitude", "tp.l1", "tp.lamp", "tp.fpgm", "tp.taylor"):
+    for scorer in ("tp.magnitude", "tp.l1", "tp.lamp", "tp.fpgm", "tp.taylor", "tp.hessian"):
         pruned = pk.prune(field, inputs, scorer=scorer, selector="topk", width=8)  # verified inside
         assert pruned.prunekit_plan.widths["layers.0"] == 8 and pruned.prunekit_plan.info["scorer"] == scorer
+
+
+def test_torch_pruning_hessian_weighs_squared_weights_by_the_per_sample_fisher():
+    """tp.hessian of a hidden neuron: Σ w² · F over its row in the layer that makes it and its column in the
+    layer that reads it, F the mean over calibration samples of the squared gradient of each sample's output
+    energy 0.5·|y|² (8 samples, fewer than the 64 slices asked: one sample per slice)."""
+    torch.manual_seed(3)  # a case where this ranking differs from the whole batch's squared gradient's and
+    model = nn.Sequential(nn.Linear(5, 6, bias=False), nn.ReLU(), nn.Linear(6, 2, bias=False))  # magnitude's
+    x = torch.randn(8, 5)
+    fisher = [torch.zeros_like(model[0].weight), torch.zeros_like(model[2].weight)]
+    for sample in x:
+        y = model(sample[None])
+        grads = torch.autograd.grad(0.5 * y.pow(2).sum(), [model[0].weight, model[2].weight])
+        fisher = [f + g.pow(2) / len(x) for f, g in zip(fisher, grads)]
+    by_hand = (model[0].weight.pow(2) * fisher[0]).sum(1) + (model[2].weight.pow(2) * fisher[1]).sum(0)
+    plan = pk.plan(model, x, scorer="tp.hessian", selector="topk", width=3, calibration=x)
+    assert plan.layers["0"].kept == sorted(by_hand.argsort(descending=True)[:3].tolist())
+    assert all(p.grad is None for p in model.parameters())  # the plan leaves no gradients behind
