@@ -29,7 +29,7 @@ def relative_errors(dense, pruned, inputs) -> list[float]:
 
 def setup(args):
     if args.dense is not None:
-        from prunekit_nerf.train import NerfTask
+        from prunekit_nerf.task import NerfTask
 
         task = NerfTask(RunOptions(preset="demo", data=args.data))
         model = prunekit.load(args.dense / "coarse.safetensors")

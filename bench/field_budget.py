@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from common import device_name
-from prunekit_nerf.train import NerfTask
+from prunekit_nerf.task import NerfTask
 
 from prunekit.files import write_text
 from prunekit.study import paired_ci

@@ -19,7 +19,7 @@ from common import cpu_model, device_name, median_time
 from prunekit_nerf.metrics import psnr
 from prunekit_nerf.rays import camera_rays
 from prunekit_nerf.render import RenderConfig, render_image, two_stage
-from prunekit_nerf.train import NerfTask
+from prunekit_nerf.task import NerfTask
 
 import prunekit
 from prunekit.deploy import OnnxModule, quantize_int8

@@ -18,7 +18,8 @@ import copy
 import torch
 from common import device_name, gemm_rate
 from prunekit_nerf.render import RenderConfig, two_stage
-from prunekit_nerf.train import NerfTask, bf16_supported
+from prunekit_nerf.task import NerfTask
+from prunekit_nerf.train import bf16_supported
 
 import prunekit
 from prunekit.runtime import resolve_device

@@ -5,7 +5,7 @@ import copy
 import pytest
 from cli import assert_one_line_error, prunekit, report
 from prunekit_nerf.render import render_rays
-from prunekit_nerf.train import NerfTask
+from prunekit_nerf.task import NerfTask
 
 from prunekit.target import RunOptions
 

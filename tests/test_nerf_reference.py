@@ -19,7 +19,7 @@ from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.rays import camera_rays, ndc_rays, view_rays
 from prunekit_nerf.render import RenderConfig, Stage, render_rays, two_stage
 from prunekit_nerf.sampling import hierarchical
-from prunekit_nerf.train import NerfTask
+from prunekit_nerf.task import NerfTask
 from torch import nn
 
 from prunekit.target import RunOptions

@@ -9,7 +9,7 @@ import time
 
 import torch
 from cli import prunekit, report
-from prunekit_nerf.train import NerfTask
+from prunekit_nerf.task import NerfTask
 
 from prunekit import pipeline
 from prunekit.pipeline import RunConfig

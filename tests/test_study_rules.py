@@ -136,7 +136,7 @@ def test_a_collapsed_run_counts_at_the_floor_and_is_named(tmp_path):
 
 
 def test_the_one_db_margin_of_the_collapse_rule():
-    from prunekit_nerf.train import collapsed
+    from prunekit_nerf.evaluation import collapsed
 
     healthy = {"opacity": 0.4, "spread_ratio": 1.0, "floor": 10.0}
     assert collapsed({**healthy, "psnr": 10.99})  # within 1 dB of a constant colour
@@ -146,7 +146,7 @@ def test_the_one_db_margin_of_the_collapse_rule():
 
 
 def test_views_are_spread_over_the_whole_split():
-    from prunekit_nerf.train import spread_indices
+    from prunekit_nerf.evaluation import spread_indices
 
     assert spread_indices(200, 25) == list(range(0, 200, 8))  # every 8th official lego test view
     assert spread_indices(10, 4) == [0, 2, 5, 7]
@@ -155,7 +155,7 @@ def test_views_are_spread_over_the_whole_split():
 
 def test_the_official_test_views_scored_are_spread_and_named(lego_official_100):
     from prunekit_nerf.presets import PRESETS
-    from prunekit_nerf.train import NerfTask
+    from prunekit_nerf.task import NerfTask
 
     root = lego_official_100
     assert PRESETS["study"]["max_test_views"] == 25
@@ -164,7 +164,7 @@ def test_the_official_test_views_scored_are_spread_and_named(lego_official_100):
 
 
 def test_every_score_names_its_views():
-    from prunekit_nerf.train import NerfTask
+    from prunekit_nerf.task import NerfTask
 
     class Grey(torch.nn.Module):
         def forward(self, x, d):
@@ -207,7 +207,7 @@ def test_target_options_are_checked_before_any_work(tmp_path):
     out = tmp_path / "r"
     run = ("run", "nerf", "--preset", "smoke", "--out", out)
     assert_one_line_error(
-        prunekit(*run, "-O", "bogus=1"), "-O bogus: the nerf target has no such option (its options: factor)"
+        prunekit(*run, "-O", "bogus=1"), "-O bogus: the nerf target has no such option (its options: factor, field)"
     )
     assert_one_line_error(prunekit(*run, "-O", "factor=eight"), "-O factor=eight: expected int")
     assert_one_line_error(prunekit(*run, "-O", "factor"), "-O expects KEY=VALUE")

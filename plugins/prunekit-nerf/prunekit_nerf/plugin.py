@@ -15,7 +15,7 @@ class NerfTarget:
     default_budget = {"width": 128}  # half the vanilla MLP's 256: the demo's cut
 
     def setup(self, options: RunOptions):
-        from prunekit_nerf.train import NerfTask  # heavy imports only when the target is used
+        from prunekit_nerf.task import NerfTask  # heavy imports only when the target is used
 
         return NerfTask(options)
 

@@ -1,33 +1,17 @@
-"""The NeRF task: rays from a scene, seeded batches, the NeRF schedule, evaluation and renders."""
+"""Training a NeRF's fields: rays of the training images, seeded batches, the NeRF schedule, distillation."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
-from torch import nn
 
 from prunekit import training
-from prunekit.errors import BadInput
-from prunekit.files import atomic_write
-from prunekit.runtime import resolve_device, share
-from prunekit.target import Evaluation, RunOptions, iterations, parse_options
-from prunekit_nerf.data import Scene, Split, load_scene
-from prunekit_nerf.fields import field_spec
-from prunekit_nerf.metrics import psnr, ssim
-from prunekit_nerf.presets import PRESETS, NerfOptions
-from prunekit_nerf.rays import orbit, view_rays
-from prunekit_nerf.render import RenderConfig, alphas, query, render_image, render_rays, two_stage
-from prunekit_nerf.sampling import Draws, stratified
-
-# A collapsed model renders (almost) nothing: its test rays are (almost) transparent, or its renders are
-# near-flat where the ground truth is not. No better than a constant colour (+ 1 dB) is a second signal.
-COLLAPSE_OPACITY = 0.01  # mean accumulated opacity of the test rays
-COLLAPSE_SPREAD = 0.2  # std of the render ÷ std of the ground truth, per image, averaged
-COLLAPSE_MARGIN_DB = 1.0
+from prunekit.runtime import share
+from prunekit_nerf.data import Scene, Split
+from prunekit_nerf.rays import view_rays
+from prunekit_nerf.render import alphas, query, render_rays
+from prunekit_nerf.sampling import Draws
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -55,91 +39,10 @@ def centre_pixels(n_images: int, h: int, w: int, frac: float) -> torch.Tensor:
     return (torch.arange(n_images)[:, None] * (h * w) + pix[None, :]).reshape(-1)
 
 
-def spread_indices(total: int, n: int | None) -> list[int]:
-    """``n`` of ``total`` view indices spread evenly over the whole split (every ``total/n``-th view), never
-    the first ``n``: test cameras often follow a path (Blender's official test views circle the object), so
-    the first views cover only an arc of it."""
-    if n is None or n >= total:
-        return list(range(total))
-    return [i * total // n for i in range(n)]
+class Trainer:
+    """The NeRF task's training. Reads the task's ``rays``, ``crop``, ``precrop``, ``p`` (the preset),
+    ``render``, ``scene``, ``field``, ``seed``, ``iters``, ``distill`` and ``finetune_schedule``."""
 
-
-def spread(split: Split, n: int | None) -> Split:
-    idx = spread_indices(len(split.images), n)
-    names = [split.names[i] for i in idx] if split.names else [f"view {i}" for i in idx]
-    return Split(split.images[idx], split.poses[idx], split.intrinsics[idx], names, split.distortion)
-
-
-def collapsed(metrics: dict) -> bool:
-    """True when a model renders (almost) nothing, or nothing better than one constant colour."""
-    return (
-        metrics["opacity"] < COLLAPSE_OPACITY
-        or metrics["spread_ratio"] < COLLAPSE_SPREAD
-        or metrics["psnr"] < metrics["floor"] + COLLAPSE_MARGIN_DB
-    )
-
-
-class NerfTask:
-    headline = "psnr"
-
-    def __init__(self, options: RunOptions) -> None:
-        self.p = dict(PRESETS[options.preset])
-        self.iters, self.retrain_iters = iterations(options, self.p)
-        self.seed = options.seed
-        self.device = resolve_device(options.device)
-        self.autocast = options.precision == "bf16"
-        self.distill = options.distill
-        if self.autocast and not bf16_supported(self.device):
-            raise BadInput(f"--precision bf16: this {self.device.type} has no bf16 support")
-        own = parse_options(NerfOptions, options.target_options, "nerf")
-        self.field = field_spec(own.field)
-        self.scene = load_scene(
-            options.data, self.p["resolution"], self.p["views"], self.p["test_views"], factor=own.factor
-        )
-        self.field_configs = self.field.configs(self.scene)
-        self.finetune_schedule = options.finetune_schedule
-        self.render = RenderConfig(
-            two_stage(self.p["coarse_samples"], self.p["fine_samples"]),
-            self.scene.white_background,
-            density_noise=self.scene.density_noise,
-        )
-        train = self.scene.splits["train"]
-        self.rays = tuple(t.to(self.device) for t in split_rays(self.scene, train))
-        h, w = train.hw
-        self.crop = centre_pixels(len(train.images), h, w, self.p["precrop_frac"]).to(self.device)
-        self.precrop = self.p["precrop_iters"] if self.scene.white_background else 0
-        cap = self.p["max_test_views"]
-        self.views = {name: spread(self.scene.splits[name], cap) for name in ("test", "val")}
-        self.test = self.views["test"]
-        mean_colour = train.images.reshape(-1, 3).mean(0)
-        self.constant_psnr = {
-            name: float(np.mean([psnr(mean_colour.expand_as(im), im) for im in views.images]))
-            for name, views in self.views.items()
-        }
-
-    # --- models -------------------------------------------------------------------------------------
-    def build(self, seed: int) -> dict[str, nn.Module]:
-        torch.manual_seed(seed)
-        return {name: self.field.cls(**kw).to(self.device) for name, kw in self.field_configs.items()}
-
-    def config(self, name: str) -> dict:
-        return self.field.cls(**self.field_configs[name]).config_dict()
-
-    def _points(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        g = torch.Generator(device=self.device).manual_seed(seed)
-        idx = torch.randint(0, len(self.rays[0]), (n,), device=self.device, generator=g)
-        o, d, v = self.rays[0][idx], self.rays[1][idx], self.rays[2][idx]
-        near = torch.full((n, 1), self.scene.near, device=self.device)
-        z = stratified(near, near - self.scene.near + self.scene.far, 1, True, g)
-        return o + d * z, v
-
-    def example_inputs(self, name: str) -> tuple:
-        return self._points(64, self.seed)
-
-    def calibration_inputs(self, name: str) -> tuple:
-        return self._points(4096, self.seed + 1)
-
-    # --- training -----------------------------------------------------------------------------------
     def _batch(self, step: int, phase: str) -> tuple[torch.Tensor, torch.Generator]:
         """Ray indices of one step, seeded by (seed, phase, step). Training from scratch (the dense model,
         ``--retrain scratch``) starts on the central crop of the images; fine-tuning never does."""
@@ -213,76 +116,3 @@ class NerfTask:
                 t_alpha = alphas(t_sigma, z, dirs)
             loss = loss + torch.mean((rgb - t_rgb) ** 2) + torch.mean((alpha - t_alpha) ** 2)
         return loss
-
-    # --- evaluation ---------------------------------------------------------------------------------
-    def camera_rays(self, pose, intr, h: int, w: int, distortion=None) -> tuple[torch.Tensor, ...]:
-        """Origins, directions and view directions (each (H·W, 3), on the task's device) of any camera."""
-        rays = view_rays(h, w, intr, pose, distortion, self.scene.ndc_frustum)
-        return tuple(t.to(self.device) for t in rays)
-
-    def shade(self, models, origins, dirs, viewdirs) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Colours (R, 3) and opacities (R,) of rays, on the CPU, and the seconds the models took."""
-        t0 = time.perf_counter()
-        rgb, acc = render_image(
-            models, origins, dirs, self.scene.near, self.scene.far, self.render, self.autocast, viewdirs=viewdirs
-        )
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return rgb.cpu(), acc.cpu(), time.perf_counter() - t0
-
-    def render_view(self, models, pose, intr, h: int, w: int, distortion=None) -> tuple[torch.Tensor, float, float]:
-        """One view's image (H, W, 3) on the CPU, its mean opacity and the seconds it took."""
-        rgb, acc, seconds = self.shade(models, *self.camera_rays(pose, intr, h, w, distortion))
-        return rgb.reshape(h, w, 3), float(acc.mean()), seconds
-
-    def evaluate(self, models, split: str = "test") -> Evaluation:
-        if split not in self.views:
-            raise BadInput(f"split must be test or val, got {split!r}")
-        views = self.views[split]
-        for m in models.values():
-            m.eval()
-        h, w = views.hw
-        rendered = [
-            self.render_view(models, p, k, h, w, views.distortion) for p, k in zip(views.poses, views.intrinsics)
-        ]
-        preds = [img for img, _, _ in rendered]
-        p = float(np.mean([psnr(a, b) for a, b in zip(preds, views.images)]))
-        s = float(np.mean([ssim(a, b) for a, b in zip(preds, views.images)]))
-        spread = float(np.mean([float(a.std() / b.std().clamp_min(1e-6)) for a, b in zip(preds, views.images)]))
-        opacity = [acc for _, acc, _ in rendered]
-        seconds = sum(sec for _, _, sec in rendered)
-        metrics = {
-            "psnr": p,
-            "ssim": s,
-            "render_seconds": seconds / len(preds),
-            "opacity": float(np.mean(opacity)),
-            "spread_ratio": spread,
-            "floor": self.constant_psnr[split],  # the PSNR of the training images' mean colour everywhere
-        }
-        metrics["collapsed"] = collapsed(metrics)
-        metrics["views"] = list(views.names)  # which views every figure above was computed on
-        return Evaluation(metrics, preds)
-
-    def write_visuals(self, out: Path, dense: Evaluation, pruned: Evaluation) -> list[str]:
-        (out / "renders").mkdir(exist_ok=True)
-        files = []
-        for i, (gt, a, b) in enumerate(zip(self.test.images, dense.outputs, pruned.outputs)):
-            strip = torch.cat([gt, a, b], dim=1).clamp(0, 1).mul(255).round().byte().numpy()
-            rel = f"renders/test_{i:03d}_gt_dense_pruned.png"
-            atomic_write(out / rel, lambda tmp, s=strip: Image.fromarray(s).save(tmp, format="PNG"))
-            files.append(rel)
-        return files
-
-    def preview(self, evaluation: Evaluation):
-        return evaluation.outputs[0].numpy()
-
-    def turntable(self, models, frames: int) -> list[np.ndarray]:
-        """Renders from cameras circling the scene (see :func:`prunekit_nerf.rays.orbit`)."""
-        for m in models.values():
-            m.eval()
-        train = self.scene.splits["train"]
-        h, w = self.test.hw
-        return [
-            self.render_view(models, pose, self.test.intrinsics[0], h, w)[0].numpy()
-            for pose in orbit(train.poses, frames, self.scene.ndc)
-        ]
