@@ -45,7 +45,7 @@ def main() -> None:
     coarse, fine = (int(v) for v in args.samples.split(","))
     device = resolve_device(args.device)
     task = NerfTask(RunOptions(preset="study", device=str(device)))
-    task.p.update(batch=256, precrop_iters=0)
+    task.precrop = 0  # time the whole images' rays, as after the warm-up
     task.render = RenderConfig(two_stage(coarse, fine), True)
     dense = task.build(0)
     inputs = task.example_inputs("coarse")

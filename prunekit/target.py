@@ -123,10 +123,19 @@ def default_budget(target) -> dict:
     return dict(getattr(target, "default_budget", None) or {"keep": 0.5})
 
 
-def iterations(options: RunOptions, preset: dict) -> tuple[int, int]:
-    """Dense and retraining steps: the options', else the preset's (``retrain_iters`` there, if any)."""
-    dense = options.iters or preset["iters"]
-    retrain = options.retrain_iters or (options.iters if options.iters else preset.get("retrain_iters", dense))
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    """What every target's preset (a run's size) says: its training steps, dense and retraining (None: as
+    many as dense). A target subclasses it with its own typed fields."""
+
+    iters: int
+    retrain_iters: int | None = None
+
+
+def iterations(options: RunOptions, preset: Preset) -> tuple[int, int]:
+    """Dense and retraining steps: the options', else the preset's."""
+    dense = options.iters or preset.iters
+    retrain = options.retrain_iters or (options.iters if options.iters else preset.retrain_iters or dense)
     return dense, retrain
 
 

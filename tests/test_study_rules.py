@@ -158,7 +158,7 @@ def test_the_official_test_views_scored_are_spread_and_named(lego_official_100):
     from prunekit_nerf.task import NerfTask
 
     root = lego_official_100
-    assert PRESETS["study"]["max_test_views"] == 25
+    assert PRESETS["study"].max_test_views == 25
     task = NerfTask(RunOptions(data=root, preset="smoke"))  # 2 test views: the first and the 101st
     assert task.views["test"].names == ["r_0.png", "r_100.png"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,20 @@ from prunekit import training
 from prunekit.errors import BadInput
 from prunekit.files import atomic_write
 from prunekit.runtime import resolve_device, share
-from prunekit.target import Evaluation, RunOptions, iterations
+from prunekit.target import Evaluation, Preset, RunOptions, iterations
 from prunekit_mlp.models import MLP
 
+
+@dataclass(frozen=True, kw_only=True)
+class ArrayPreset(Preset):
+    batch: int
+    lr: float
+
+
 PRESETS = {
-    "smoke": {"iters": 30, "batch": 128, "lr": 3e-3},
-    "demo": {"iters": 600, "batch": 256, "lr": 2e-3},
-    "paper": {"iters": 3000, "batch": 256, "lr": 1e-3},
+    "smoke": ArrayPreset(iters=30, batch=128, lr=3e-3),
+    "demo": ArrayPreset(iters=600, batch=256, lr=2e-3),
+    "paper": ArrayPreset(iters=3000, batch=256, lr=1e-3),
 }
 
 
@@ -66,7 +74,7 @@ class ArrayTask:
 
         def loss_at(step: int) -> torch.Tensor:
             g = torch.Generator(device=self.device).manual_seed(training.batch_seed(self.seed, step, phase))
-            idx = torch.randint(0, len(self.x_train), (self.p["batch"],), device=self.device, generator=g)
+            idx = torch.randint(0, len(self.x_train), (self.p.batch,), device=self.device, generator=g)
             idx = idx[share(len(idx))]  # under torchrun, this process's share of the batch
             x = self.x_train[idx]
             out = model(x)
@@ -81,7 +89,7 @@ class ArrayTask:
             models,
             loss_at,
             iters,
-            training.cosine(self.p["lr"], iters, final=0.0),
+            training.cosine(self.p.lr, iters, final=0.0),
             state_path,
             resume,
             checkpoint_every=max(10, min(500, iters // 10)),

@@ -1,9 +1,11 @@
 """Run sizes. ``smoke`` is for tests (seconds), ``demo`` for the README (minutes on 2 CPU cores),
 ``study`` the CPU-scale study of docs/results (24 + 24 samples, 1,000 + 300 iterations), ``paper`` the
-configuration of the paper (nerf-pytorch's Blender settings, 100k iterations). ``NerfOptions`` are the
-target's own ``-O KEY=VALUE`` options."""
+configuration of the paper (nerf-pytorch's Blender settings, 100k iterations), each a typed ``NerfPreset``.
+``NerfOptions`` are the target's own ``-O KEY=VALUE`` options."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from prunekit.target import Preset
 
 
 @dataclass
@@ -12,8 +14,23 @@ class NerfOptions:
     field: str = "vanilla"  # the radiance field: vanilla (the NeRF MLP) or hashgrid (Instant-NGP's design)
 
 
-PRESETS: dict[str, dict] = {
-    "smoke": dict(
+@dataclass(frozen=True, kw_only=True)
+class NerfPreset(Preset):
+    resolution: int  # pixels of the built-in scene's images (real scenes keep their own)
+    views: int  # training views of the built-in scene
+    test_views: int  # its test views
+    batch: int  # rays per step
+    coarse_samples: int
+    fine_samples: int
+    lr: float
+    lr_decay_steps: int  # the learning rate falls 10x over this many steps (nerf-pytorch's schedule)
+    precrop_iters: int  # steps on the images' centres first (white-background scenes, from scratch)
+    precrop_frac: float
+    max_test_views: int | None  # views scored, spread over the split; None: all
+
+
+PRESETS: dict[str, NerfPreset] = {
+    "smoke": NerfPreset(
         resolution=16,
         views=8,
         test_views=2,
@@ -27,7 +44,7 @@ PRESETS: dict[str, dict] = {
         precrop_frac=0.5,
         max_test_views=2,
     ),
-    "demo": dict(
+    "demo": NerfPreset(
         resolution=48,
         views=32,
         test_views=4,
@@ -42,7 +59,7 @@ PRESETS: dict[str, dict] = {
         precrop_frac=0.5,
         max_test_views=10,
     ),
-    "paper": dict(
+    "paper": NerfPreset(
         resolution=100,
         views=100,
         test_views=10,
@@ -59,4 +76,4 @@ PRESETS: dict[str, dict] = {
 }
 # the CPU-scale study: the demo's budget at the 24 + 24 samples a real 100×100 scene needs
 # and 25 test views spread over the whole test set (every 8th of Blender's 200 official test views)
-PRESETS["study"] = {**PRESETS["demo"], "coarse_samples": 24, "fine_samples": 24, "max_test_views": 25}
+PRESETS["study"] = replace(PRESETS["demo"], coarse_samples=24, fine_samples=24, max_test_views=25)

@@ -26,7 +26,7 @@ class NerfTask(Trainer, Evaluator, Outputs):
     headline = "psnr"
 
     def __init__(self, options: RunOptions) -> None:
-        self.p = dict(PRESETS[options.preset])
+        self.p = PRESETS[options.preset]
         self.iters, self.retrain_iters = iterations(options, self.p)
         self.seed = options.seed
         self.device = resolve_device(options.device)
@@ -36,22 +36,20 @@ class NerfTask(Trainer, Evaluator, Outputs):
             raise BadInput(f"--precision bf16: this {self.device.type} has no bf16 support")
         own = parse_options(NerfOptions, options.target_options, "nerf")
         self.field = field_spec(own.field)
-        self.scene = load_scene(
-            options.data, self.p["resolution"], self.p["views"], self.p["test_views"], factor=own.factor
-        )
+        self.scene = load_scene(options.data, self.p.resolution, self.p.views, self.p.test_views, factor=own.factor)
         self.field_configs = self.field.configs(self.scene)
         self.finetune_schedule = options.finetune_schedule
         self.render = RenderConfig(
-            two_stage(self.p["coarse_samples"], self.p["fine_samples"]),
+            two_stage(self.p.coarse_samples, self.p.fine_samples),
             self.scene.white_background,
             density_noise=self.scene.density_noise,
         )
         train = self.scene.splits["train"]
         self.rays = tuple(t.to(self.device) for t in split_rays(self.scene, train))
         h, w = train.hw
-        self.crop = centre_pixels(len(train.images), h, w, self.p["precrop_frac"]).to(self.device)
-        self.precrop = self.p["precrop_iters"] if self.scene.white_background else 0
-        cap = self.p["max_test_views"]
+        self.crop = centre_pixels(len(train.images), h, w, self.p.precrop_frac).to(self.device)
+        self.precrop = self.p.precrop_iters if self.scene.white_background else 0
+        cap = self.p.max_test_views
         self.views = {name: spread(self.scene.splits[name], cap) for name in ("test", "val")}
         self.test = self.views["test"]
         mean_colour = train.images.reshape(-1, 3).mean(0)

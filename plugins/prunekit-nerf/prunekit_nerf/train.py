@@ -48,9 +48,9 @@ class Trainer:
         ``--retrain scratch``) starts on the central crop of the images; fine-tuning never does."""
         g = torch.Generator(device=self.device).manual_seed(training.batch_seed(self.seed, step, phase))
         if phase != "finetune" and step < self.precrop:
-            pick = torch.randint(0, len(self.crop), (self.p["batch"],), device=self.device, generator=g)
+            pick = torch.randint(0, len(self.crop), (self.p.batch,), device=self.device, generator=g)
             return self.crop[pick], g
-        return torch.randint(0, len(self.rays[0]), (self.p["batch"],), device=self.device, generator=g), g
+        return torch.randint(0, len(self.rays[0]), (self.p.batch,), device=self.device, generator=g), g
 
     def train(
         self,
@@ -92,7 +92,7 @@ class Trainer:
         """nerf-pytorch's exponential decay, restarted by each phase; with ``--finetune-schedule cosine``
         fine-tuning decays to 0.1x along a cosine instead, and so does a dense run continued past its
         own iterations (the equal-budget baseline), so that both sides of a comparison are annealed."""
-        lr, decay = self.field.lr or self.p["lr"], self.p["lr_decay_steps"]
+        lr, decay = self.field.lr or self.p.lr, self.p.lr_decay_steps
         preset = lambda s: lr * 0.1 ** (s / decay)  # noqa: E731
         if self.finetune_schedule != "cosine":
             return preset
