@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli import assert_one_line_error, prunekit
+
 from conftest import cli_env
 
 pytest.importorskip("viser")

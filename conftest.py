@@ -1,3 +1,5 @@
+"""Fixtures and helpers shared by the core's tests (tests/), the plug-ins' (plugins/*/tests) and the examples'."""
+
 import os
 import sys
 from pathlib import Path
@@ -5,10 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parent / "shared" / "data" / "nerf_synthetic"
+# the helpers every suite imports: the CLI in a subprocess (tests/cli.py), small models (tests/mlps.py), and
+# the NeRF plug-in's synthetic scenes in each data format (beside its own tests)
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "plugins" / "prunekit-nerf" / "tests")]
 
 
 @pytest.fixture(autouse=True)
