@@ -67,8 +67,19 @@ class HashGridField(nn.Module):
         resolutions = [math.floor(base_resolution * growth**level) for level in range(levels)]
         self.register_buffer("resolutions", torch.tensor(resolutions), persistent=False)
         size = 2**log2_table
-        # a level whose (r + 1)³ grid points fit in the table is indexed densely, without collisions
-        self.register_buffer("dense_level", torch.tensor([(r + 1) ** 3 <= size for r in resolutions]), persistent=False)
+        # the coarse levels whose (r + 1)³ grid points fit in the table are indexed densely, without
+        # collisions; they come first, as resolutions grow
+        self.dense_levels = sum((r + 1) ** 3 <= size for r in resolutions)
+        # hashing needs only the low log2_table bits of each product, so the primes are reduced modulo the
+        # table size; the products then fit in int32 (half the memory traffic of int64) when
+        # (max_resolution + 1) · size < 2³¹
+        self.index_dtype = torch.int32 if (max_resolution + 1) * size < 2**31 else torch.int64
+        self.register_buffer(
+            "primes", torch.tensor([p % size for p in _PRIMES], dtype=self.index_dtype), persistent=False
+        )
+        self.register_buffer(
+            "level_offset", (size * torch.arange(levels, dtype=self.index_dtype))[None, :, None], persistent=False
+        )
         self.table = nn.Embedding(levels * size, features)  # all levels' tables, one after another
         nn.init.uniform_(self.table.weight, -1e-4, 1e-4)  # Instant-NGP's initialisation
         dir_dim = 3 + 6 * dir_frequencies
@@ -82,25 +93,31 @@ class HashGridField(nn.Module):
     def encode_position(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3) points in the box → (N, levels · features) blended grid features."""
         c = self.config
-        size = 2**c.log2_table
         res = self.resolutions[None, :, None]  # (1, L, 1)
         scaled = ((x / c.bound + 1) / 2).clamp(0, 1)[:, None, :] * res  # (N, L, 3) in cells
         cell = scaled.floor().clamp(max=res - 1)
         frac = scaled - cell
-        cell = cell.long()
         # per axis, the cell's two sides (N, L, 3, 2); corners and weights then come from broadcasting the
         # three axes, corner order (x, y, z) as bits 4, 2, 1: no (N, L, 8, 3) tensor is ever built
-        sides = torch.stack([cell, cell + 1], dim=-1)
+        sides = torch.stack([cell, cell + 1], dim=-1).to(self.index_dtype)
         w = torch.stack([1 - frac, frac], dim=-1)
         weights = (w[:, :, 0, :, None, None] * w[:, :, 1, None, :, None] * w[:, :, 2, None, None, :]).flatten(2)
-        side = (self.resolutions + 1)[None, :, None, None, None]
-        sx, sy, sz = sides[:, :, 0, :, None, None], sides[:, :, 1, None, :, None], sides[:, :, 2, None, None, :]
-        dense = (sx + side * (sy + side * sz)).flatten(2)  # (N, L, 8)
-        hashed = torch.bitwise_xor(torch.bitwise_xor(sx * _PRIMES[0], sy * _PRIMES[1]), sz * _PRIMES[2]).flatten(2)
-        index = torch.where(self.dense_level[None, :, None], dense, hashed) % size
-        index = index + size * torch.arange(c.levels, device=x.device)[None, :, None]
-        # index_select, not the embedding call: its backward (an index_add) is 2× faster on the CPU
-        corners = torch.index_select(self.table.weight, 0, index.flatten()).view(*index.shape, c.features)
+        parts = []
+        k = self.dense_levels
+        if k:  # x + s·y + s²·z on a grid of side s = r + 1
+            s = (self.resolutions[:k] + 1).to(self.index_dtype)[None, :, None, None, None]
+            x_, y_, z_ = sides[:, :k, 0, :, None, None], sides[:, :k, 1, None, :, None], sides[:, :k, 2, None, None, :]
+            parts.append((x_ + s * (y_ + s * z_)).flatten(2))
+        if k < c.levels:  # x·π₁ ⊕ y·π₂ ⊕ z·π₃, its low log2_table bits
+            h = sides[:, k:] * self.primes[:, None]
+            hashed = torch.bitwise_xor(
+                torch.bitwise_xor(h[:, :, 0, :, None, None], h[:, :, 1, None, :, None]), h[:, :, 2, None, None, :]
+            )
+            parts.append(torch.bitwise_and(hashed, 2**c.log2_table - 1).flatten(2))
+        index = torch.cat(parts, dim=1) + self.level_offset  # (N, L, 8) rows of the stacked tables
+        # index_select, not the embedding call: its backward (an index_add) is 2× faster on the CPU, and 6×
+        # slower again with int32 indices, hence the int64 copy
+        corners = torch.index_select(self.table.weight, 0, index.flatten().long()).view(*index.shape, c.features)
         blended = (corners * weights[..., None]).sum(2)  # (N, L, F)
         return blended.flatten(1)
 

@@ -37,7 +37,7 @@ def test_a_dense_level_reads_grid_vertices_exactly_and_blends_trilinearly():
 
 def test_a_level_finer_than_its_table_hashes_into_the_table():
     f = one_level(resolution=64, log2_table=10)  # 65³ points, 1,024 entries: hashed
-    assert not bool(f.dense_level[0])
+    assert f.dense_levels == 0
     x = world(torch.rand(5000, 3, generator=torch.Generator().manual_seed(0)))
     values = f.encode_position(x)
     assert values.min() >= 0 and values.max() <= 1023  # blends of entries 0…1023
