@@ -76,7 +76,7 @@ def main() -> None:
     ci = paired_ci(delta)
     lines = [
         f"Equal wall-clock budget: {args.seconds:.0f} s of training per field and seed on {device_name(device)}; "
-        "`study` preset (256 rays, 24 + 24 samples), {args.data.name}, spread test views.",
+        f"`study` preset (256 rays, 24 + 24 samples), {args.data.name}, spread test views.",
         f"Step time, timed interleaved: vanilla {per_step['vanilla']:.3f} s, hash grid {per_step['hashgrid']:.3f} s "
         f"({per_step['hashgrid'] / per_step['vanilla']:.2f}×).",
         "",
