@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import platform
 import statistics
 import time
@@ -61,3 +62,19 @@ def gemm_rate(
     a = torch.randn(m, k, device=device, dtype=dtype)
     b = torch.randn(k, n, device=device, dtype=dtype)
     return 2 * m * k * n / median_time(lambda: a @ b, repeats=10, device=device)
+
+
+def interleaved_step_seconds(runs: dict, steps: int, rounds: int = 3) -> dict[str, list[float]]:
+    """Seconds per training step of each ``label: (task, models)``, one timed block of ``steps`` steps
+    (after the trainer's warm-up) per label and round, the labels alternating so that a change in the
+    machine's load falls on all alike. Each block trains a copy, so every round starts from the same
+    weights."""
+    from prunekit.training import WARMUP_STEPS
+
+    seconds = {label: [] for label in runs}
+    for _ in range(rounds):
+        for label, (task, models) in runs.items():
+            trial = {n: copy.deepcopy(m) for n, m in models.items()}
+            stats = task.train(trial, steps + WARMUP_STEPS, None, False, f"timing {label}")
+            seconds[label].append(stats.seconds_per_iter)
+    return seconds

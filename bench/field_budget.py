@@ -17,13 +17,12 @@ import statistics
 import time
 from pathlib import Path
 
-from common import device_name
+from common import device_name, interleaved_step_seconds
 from prunekit_nerf.task import NerfTask
 
 from prunekit.files import write_text
 from prunekit.study import paired_ci
 from prunekit.target import RunOptions
-from prunekit.training import WARMUP_STEPS
 
 FIELDS = ("vanilla", "hashgrid")
 
@@ -34,17 +33,6 @@ def task_for(field: str, args, seed: int, iters: int = 1) -> NerfTask:
         target_options={"field": field, **({"factor": args.factor} if args.factor else {})},
     )  # fmt: skip
     return NerfTask(options)
-
-
-def step_seconds(tasks: dict[str, NerfTask], steps: int, rounds: int = 3) -> dict[str, float]:
-    """Seconds per training step of each field, the mean over alternating timed blocks."""
-    seconds = {name: [] for name in tasks}
-    models = {name: task.build(0) for name, task in tasks.items()}
-    for _ in range(rounds):
-        for name, task in tasks.items():
-            stats = task.train(models[name], steps + WARMUP_STEPS, None, False, f"timing {name}")
-            seconds[name].append(stats.seconds_per_iter)
-    return {name: statistics.fmean(s) for name, s in seconds.items()}
 
 
 def main() -> None:
@@ -60,7 +48,8 @@ def main() -> None:
     rows, psnr = [], {f: [] for f in FIELDS}
     timing_tasks = {f: task_for(f, args, seeds[0]) for f in FIELDS}
     device = timing_tasks["vanilla"].device
-    per_step = step_seconds(timing_tasks, steps=10)
+    runs = {f: (task, task.build(0)) for f, task in timing_tasks.items()}
+    per_step = {f: statistics.fmean(s) for f, s in interleaved_step_seconds(runs, steps=10).items()}
     for seed in seeds:
         for field in FIELDS:
             iters = max(1, round(args.seconds / per_step[field]))

@@ -13,16 +13,14 @@ the parameters split into hash tables and MLPs, and every time ÷ the dense mode
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import time
 
-from common import device_name, sync
+from common import device_name, interleaved_step_seconds, sync
 from prunekit_nerf.task import NerfTask
 
 import prunekit
 from prunekit.target import RunOptions
-from prunekit.training import WARMUP_STEPS
 
 
 def main() -> None:
@@ -40,11 +38,8 @@ def main() -> None:
             n: prunekit.prune(m, task.example_inputs(n), scorer="w_out", selector="topk", width=width)
             for n, m in dense.items()
         }
-    seconds = {label: [] for label in variants}
-    for _ in range(args.rounds):
-        for label, models in variants.items():
-            trial = {n: copy.deepcopy(m) for n, m in models.items()}
-            seconds[label].append(task.train(trial, args.steps + WARMUP_STEPS, None, False, "bench").seconds_per_iter)
+    runs = {label: (task, models) for label, models in variants.items()}
+    seconds = interleaved_step_seconds(runs, args.steps, args.rounds)
     pose, intr = task.test.poses[0], task.test.intrinsics[0]
     h, w = task.test.hw
     print(f"device: {device_name(task.device)}; 256 rays, 24 + 24 samples; render: one {h}x{w} view")
