@@ -63,7 +63,8 @@ class NerfTask(Trainer, Evaluator, Outputs):
         return {name: self.field.cls(**kw).to(self.device) for name, kw in self.field_configs.items()}
 
     def config(self, name: str) -> dict:
-        return self.field.cls(**self.field_configs[name]).config_dict()
+        with torch.device("meta"):  # the field's full config, without allocating its weights (hash tables)
+            return self.field.cls(**self.field_configs[name]).config_dict()
 
     def _points(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator(device=self.device).manual_seed(seed)
