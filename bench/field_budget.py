@@ -1,18 +1,22 @@
 """The vanilla NeRF MLP against the hash-grid field at an equal wall-clock budget on this machine.
 
-For each seed, both fields' training steps are first timed in alternating blocks (so a change in the
-machine's load falls on both), each field is then given the iterations that fill ``--seconds`` at its
+Both fields' training steps are first timed in alternating blocks (so a change in the machine's load
+falls on both); each field is then given, for every seed, the iterations that fill ``--seconds`` at its
 own step time, trained dense with the ``study`` preset's rays, samples and schedule, and scored on the
-preset's spread test views. Prints and writes a Markdown table: iterations, seconds actually spent,
-PSNR per seed, and the paired Δ (hash grid − vanilla) with its 95 % CI.
+preset's spread test views. Resumable in pieces: ``--out`` holds ``timing.json`` (measured once, reused
+by later invocations so every seed gets the same iteration counts) and one ``seed{S}-{field}.json`` per
+finished run; each invocation runs what is missing for its ``--seeds`` and rewrites ``field_budget.md``
+from every result in the folder: iterations, seconds actually spent, PSNR per seed, and the paired
+Δ (hash grid − vanilla) with its 95 % CI.
 
     python bench/field_budget.py --data ../shared/data/nerf_synthetic/lego_official_100 --seconds 240 \
-        --seeds 0,1,2 --out docs/results/hashgrid/field_budget.md
+        --seeds 0,1,2 --out runs/field_budget/lego
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -20,7 +24,7 @@ from pathlib import Path
 from common import device_name, interleaved_step_seconds
 from prunekit_nerf.task import NerfTask
 
-from prunekit.files import write_text
+from prunekit.files import write_json, write_text
 from prunekit.study import paired_ci
 from prunekit.target import RunOptions
 
@@ -35,6 +39,64 @@ def task_for(field: str, args, seed: int, iters: int = 1) -> NerfTask:
     return NerfTask(options)
 
 
+def step_times(args) -> dict:
+    """Seconds per step of each field, timed interleaved once and kept in ``timing.json``."""
+    path = args.out / "timing.json"
+    if path.exists():
+        timing = json.loads(path.read_text())
+        if timing["data"] != str(args.data) or timing["seconds"] != args.seconds:
+            raise SystemExit(f"{path} was made for other --data/--seconds; choose another --out")
+        return timing
+    tasks = {f: task_for(f, args, 0) for f in FIELDS}
+    runs = {f: (task, task.build(0)) for f, task in tasks.items()}
+    per_step = {f: statistics.fmean(s) for f, s in interleaved_step_seconds(runs, steps=10).items()}
+    timing = {
+        "data": str(args.data), "seconds": args.seconds, "machine": device_name(tasks["vanilla"].device),
+        "step_seconds": per_step, "iters": {f: max(1, round(args.seconds / t)) for f, t in per_step.items()},
+    }  # fmt: skip
+    write_json(path, timing)
+    return timing
+
+
+def run_one(args, field: str, seed: int, iters: int) -> dict:
+    task = task_for(field, args, seed, iters)
+    models = task.build(seed)
+    t0 = time.perf_counter()
+    task.train(models, iters, None, False, f"{field} seed {seed}")
+    spent = time.perf_counter() - t0
+    return {"seed": seed, "field": field, "iters": iters, "seconds": spent, **task.evaluate(models).metrics}
+
+
+def report(args, timing: dict) -> str:
+    results = [json.loads(p.read_text()) for p in sorted(args.out.glob("seed*-*.json"))]
+    by = {(r["seed"], r["field"]): r for r in results}
+    seeds = sorted({r["seed"] for r in results})
+    rows = [
+        f"| {r['seed']} | {r['field']} | {r['iters']:,} | {r['seconds']:.0f} | {r['psnr']:.2f} |"
+        for r in sorted(results, key=lambda r: (r["seed"], FIELDS.index(r["field"])))
+    ]
+    paired = [s for s in seeds if all((s, f) in by for f in FIELDS)]
+    delta = [by[s, "hashgrid"]["psnr"] - by[s, "vanilla"]["psnr"] for s in paired]
+    step = timing["step_seconds"]
+    lines = [
+        f"Equal wall-clock budget: {args.seconds:.0f} s of training per field and seed on {timing['machine']}; "
+        f"`study` preset (256 rays, 24 + 24 samples), {args.data.name}, the preset's test views.",
+        f"Step time, timed interleaved: vanilla {step['vanilla']:.3f} s, hash grid {step['hashgrid']:.3f} s "
+        f"({step['hashgrid'] / step['vanilla']:.2f}×).",
+        "",
+        "| seed | field | iterations | seconds | PSNR (dB) |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    if len(delta) >= 2:
+        lines.append(
+            f"Hash grid − vanilla, paired by seed: **{paired_ci(delta).text()} dB** (95 % paired-t CI, "
+            f"{len(delta)} seeds; * excludes 0)."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True)
@@ -42,44 +104,18 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--factor", type=int, default=0, help="LLFF: images_N (0: the target's default)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--out", type=Path, default=None, help="also write the table to this Markdown file")
+    ap.add_argument("--out", type=Path, required=True, help="folder for timing, per-run results and field_budget.md")
     args = ap.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    rows, psnr = [], {f: [] for f in FIELDS}
-    timing_tasks = {f: task_for(f, args, seeds[0]) for f in FIELDS}
-    device = timing_tasks["vanilla"].device
-    runs = {f: (task, task.build(0)) for f, task in timing_tasks.items()}
-    per_step = {f: statistics.fmean(s) for f, s in interleaved_step_seconds(runs, steps=10).items()}
-    for seed in seeds:
+    args.out.mkdir(parents=True, exist_ok=True)
+    timing = step_times(args)
+    for seed in (int(s) for s in args.seeds.split(",")):
         for field in FIELDS:
-            iters = max(1, round(args.seconds / per_step[field]))
-            task = task_for(field, args, seed, iters)
-            models = task.build(seed)
-            t0 = time.perf_counter()
-            task.train(models, iters, None, False, f"{field} seed {seed}")
-            spent = time.perf_counter() - t0
-            p = task.evaluate(models).metrics["psnr"]
-            psnr[field].append(p)
-            rows.append(f"| {seed} | {field} | {iters:,} | {spent:.0f} | {p:.2f} |")
-    delta = [h - v for h, v in zip(psnr["hashgrid"], psnr["vanilla"])]
-    ci = paired_ci(delta)
-    lines = [
-        f"Equal wall-clock budget: {args.seconds:.0f} s of training per field and seed on {device_name(device)}; "
-        f"`study` preset (256 rays, 24 + 24 samples), {args.data.name}, spread test views.",
-        f"Step time, timed interleaved: vanilla {per_step['vanilla']:.3f} s, hash grid {per_step['hashgrid']:.3f} s "
-        f"({per_step['hashgrid'] / per_step['vanilla']:.2f}×).",
-        "",
-        "| seed | field | iterations | seconds | PSNR (dB) |",
-        "|---|---|---|---|---|",
-        *rows,
-        "",
-        f"Hash grid − vanilla, paired by seed: **{ci.text()} dB** (95 % paired-t CI, {len(seeds)} seeds; "
-        "* excludes 0).",
-    ]
-    text = "\n".join(lines) + "\n"
+            path = args.out / f"seed{seed}-{field}.json"
+            if not path.exists():
+                write_json(path, run_one(args, field, seed, timing["iters"][field]))
+    text = report(args, timing)
     print(text)
-    if args.out is not None:
-        write_text(args.out, text)
+    write_text(args.out / "field_budget.md", text)
 
 
 if __name__ == "__main__":
