@@ -4,18 +4,37 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import cli_env
 
 
+def _exe() -> str:
+    return shutil.which("prunekit") or str(Path(sys.executable).parent / "prunekit")
+
+
 def prunekit(*args, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    exe = shutil.which("prunekit") or str(Path(sys.executable).parent / "prunekit")
     merged = cli_env()
     merged.update(env or {})
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, env=merged, timeout=timeout)
+    return subprocess.run([_exe(), *map(str, args)], capture_output=True, text=True, env=merged, timeout=timeout)
+
+
+def kill_9_when(path: Path, *args, timeout: float = 120) -> None:
+    """Start ``prunekit *args``, SIGKILL it as soon as ``path`` appears (the event a test waits for, e.g.
+    the first training checkpoint) and check it died without writing its report."""
+    proc = subprocess.Popen(
+        [_exe(), *map(str, args)], env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
 
 
 def report(out: Path) -> dict:

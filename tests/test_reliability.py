@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli import assert_one_line_error, prunekit, report
+from cli import assert_one_line_error, kill_9_when, prunekit, report
 from PIL import Image
 from scenes import write_blender
 
@@ -224,18 +224,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     whole = tmp_path / "whole"
     assert prunekit(*args, "--out", whole).returncode == 0
     out = tmp_path / "killed"
-    env = dict(os.environ, PRUNEKIT_PROGRESS="0")
-    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
-    proc = subprocess.Popen(
-        [exe, *args, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    state = out / "dense" / "train_state.safetensors"
-    deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL and not (out / "report.json").exists()
+    kill_9_when(out / "dense" / "train_state.safetensors", *args, "--out", out)
+    assert not (out / "report.json").exists()
     resumed = prunekit(*args, "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert _metrics(report(out)) == _metrics(report(whole))

@@ -1,14 +1,8 @@
 """NeRF training as the study relies on it: the warm-up only from scratch, a batch stream per phase,
 resume after kill -9 and seeded determinism through the real CLI."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import torch
-from cli import prunekit, report
+from cli import kill_9_when, prunekit, report
 from prunekit_nerf.task import NerfTask
 
 from prunekit import pipeline
@@ -59,20 +53,9 @@ def test_nerf_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     whole = tmp_path / "whole"
     assert prunekit(*ARGS, "--out", whole).returncode == 0
     out = tmp_path / "killed"
-    exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
-    proc = subprocess.Popen(
-        [exe, *ARGS, "--out", str(out)],
-        env=dict(os.environ, PRUNEKIT_PROGRESS="0"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    state = out / "pruned" / "train_state.safetensors"  # killed while fine-tuning, dense already saved
-    deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL and not (out / "report.json").exists()
+    # killed while fine-tuning, the dense model already saved
+    kill_9_when(out / "pruned" / "train_state.safetensors", *ARGS, "--out", out)
+    assert not (out / "report.json").exists()
     resumed = prunekit(*ARGS, "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert _quality(report(out)) == _quality(report(whole))
