@@ -103,13 +103,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=240.0, help="training budget per field and seed")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--factor", type=int, default=0, help="LLFF: images_N (0: the target's default)")
+    ap.add_argument("--fields", default=",".join(FIELDS), help="which fields to run (to split one seed over two cores)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", type=Path, required=True, help="folder for timing, per-run results and field_budget.md")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     timing = step_times(args)
     for seed in (int(s) for s in args.seeds.split(",")):
-        for field in FIELDS:
+        for field in args.fields.split(","):
             path = args.out / f"seed{seed}-{field}.json"
             if not path.exists():
                 write_json(path, run_one(args, field, seed, timing["iters"][field]))
