@@ -107,6 +107,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", type=Path, required=True, help="folder for timing, per-run results and field_budget.md")
     args = ap.parse_args()
+    if unknown := set(args.fields.split(",")) - set(FIELDS):
+        ap.error(f"--fields: unknown {', '.join(sorted(unknown))} (choose from {', '.join(FIELDS)})")
     args.out.mkdir(parents=True, exist_ok=True)
     timing = step_times(args)
     for seed in (int(s) for s in args.seeds.split(",")):
