@@ -224,10 +224,13 @@ class Tab:
         self.threads.append(thread)
         thread.start()
 
-    def close(self) -> None:
-        """Stop drawing and wait for the threads: torch must not be mid-kernel when the interpreter exits."""
+    def stop(self) -> None:
+        """Ask the threads to end; returns at once (viser calls this on its own loop, which they may need)."""
         self.closed = True
         self.wake.set()
+
+    def join(self) -> None:
+        """Wait for the threads: torch must not be mid-kernel when the interpreter exits."""
         for thread in self.threads:
             thread.join(timeout=120)
 
@@ -315,20 +318,22 @@ def serve(viewer: Viewer, host: str, port: int, ready) -> None:
     server.initial_camera.position = eye.double().numpy()
     server.initial_camera.look_at = (eye + reach * forward).double().numpy()
     server.initial_camera.up = scene_up(train.poses)
-    tabs: dict[int, Tab] = {}
+    tabs: dict[int, Tab] = {}  # every tab ever opened: closed ones are joined at exit
     server.on_client_connect(lambda client: tabs.__setitem__(client.client_id, Tab(viewer, client)))
 
     def closed(client) -> None:
-        tab = tabs.pop(client.client_id, None)
-        if tab is not None:
-            tab.close()
+        if client.client_id in tabs:
+            tabs[client.client_id].stop()
 
     server.on_client_disconnect(closed)
     ready(f"http://{host}:{server.get_port()}")
     try:
         threading.Event().wait()
     finally:
-        for tab in list(tabs.values()):
-            tab.close()
+        opened = list(tabs.values())
+        for tab in opened:
+            tab.stop()
+        for tab in opened:  # joined here, not on viser's loop: a frame being sent still needs it
+            tab.join()
         server.stop()
         out_console.print("viewer stopped")
