@@ -225,7 +225,7 @@ class Tab:
         thread.start()
 
     def stop(self) -> None:
-        """Ask the threads to end; returns at once (viser calls this on its own loop, which they may need)."""
+        """Ask the threads to end; returns at once (viser runs this on its callback pool, awaited at exit)."""
         self.closed = True
         self.wake.set()
 
@@ -333,7 +333,7 @@ def serve(viewer: Viewer, host: str, port: int, ready) -> None:
         opened = list(tabs.values())
         for tab in opened:
             tab.stop()
-        for tab in opened:  # joined here, not on viser's loop: a frame being sent still needs it
+        for tab in opened:  # joined here, not on viser's callback pool
             tab.join()
         server.stop()
         out_console.print("viewer stopped")
