@@ -291,6 +291,32 @@ class Tab:
         self.truth.content = f"**{name}**: dense {scores['dense']:.2f} dB, pruned {scores['pruned']:.2f} dB"
 
 
+class Tabs:
+    """Every tab ever opened, by client id.
+
+    viser runs the disconnect callback on its thread pool and waits for that pool at interpreter exit,
+    so :meth:`disconnect` only asks the tab's threads to stop; :meth:`close` joins them all, once, on
+    the main thread.
+    """
+
+    def __init__(self, viewer: Viewer) -> None:
+        self.viewer = viewer
+        self.opened: dict[int, Tab] = {}
+
+    def connect(self, client) -> None:
+        self.opened[client.client_id] = Tab(self.viewer, client)
+
+    def disconnect(self, client) -> None:
+        if client.client_id in self.opened:
+            self.opened[client.client_id].stop()
+
+    def close(self) -> None:
+        for tab in self.opened.values():
+            tab.stop()
+        for tab in self.opened.values():
+            tab.join()
+
+
 def scene_up(poses: torch.Tensor) -> np.ndarray:
     """The training cameras' mean up vector: the viewer orbits about it."""
     up = poses[:, :3, 1].mean(0)
@@ -318,22 +344,13 @@ def serve(viewer: Viewer, host: str, port: int, ready) -> None:
     server.initial_camera.position = eye.double().numpy()
     server.initial_camera.look_at = (eye + reach * forward).double().numpy()
     server.initial_camera.up = scene_up(train.poses)
-    tabs: dict[int, Tab] = {}  # every tab ever opened: closed ones are joined at exit
-    server.on_client_connect(lambda client: tabs.__setitem__(client.client_id, Tab(viewer, client)))
-
-    def closed(client) -> None:
-        if client.client_id in tabs:
-            tabs[client.client_id].stop()
-
-    server.on_client_disconnect(closed)
+    tabs = Tabs(viewer)
+    server.on_client_connect(tabs.connect)
+    server.on_client_disconnect(tabs.disconnect)
     ready(f"http://{host}:{server.get_port()}")
     try:
         threading.Event().wait()
     finally:
-        opened = list(tabs.values())
-        for tab in opened:
-            tab.stop()
-        for tab in opened:  # joined here, not on viser's callback pool
-            tab.join()
+        tabs.close()
         server.stop()
         out_console.print("viewer stopped")
