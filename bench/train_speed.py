@@ -52,7 +52,7 @@ def main() -> None:
     variants = {"dense 256": dense}
     for label, kw in (
         ("keep 0.483", {"keep": 0.483}),  # the study's "288K" budget: widths 175 / 88
-        ("keep 0.483 ×16", {"keep": 0.483, "round_to": 16}),  # the same budget at widths 176 / 96
+        ("keep 0.483 ×16", {"keep": 0.483, "round_to": 16}),  # the same budget at widths 176 / 80
         ("width 128", {"width": 128}),
         ("width 64", {"width": 64}),
     ):
