@@ -311,9 +311,10 @@ class Tabs:
             self.opened[client.client_id].stop()
 
     def close(self) -> None:
-        for tab in self.opened.values():
+        tabs = list(self.opened.values())  # a snapshot: viser may still connect a tab on its pool meanwhile
+        for tab in tabs:
             tab.stop()
-        for tab in self.opened.values():
+        for tab in tabs:
             tab.join()
 
 
