@@ -52,7 +52,7 @@ class RunConfig:
     dense_checkpoint: Path | None = None
     resume: bool = False
     force: bool = False
-    timing_steps: int = 30
+    timing_steps: int | None = None  # None: the preset's
 
 
 RUN_FILE = "run.json"  # what a run was asked to do; written first, so it also marks a folder as prunekit's
@@ -372,7 +372,7 @@ def run(cfg: RunConfig) -> dict:
     pruned_eval = task.evaluate(pruned) if main else None
 
     console.log("timing training steps of both models, interleaved")
-    timing = time_steps(task, dense, pruned, cfg.timing_steps)
+    timing = time_steps(task, dense, pruned, cfg.timing_steps or target.presets[cfg.options.preset].timing_steps)
     dense_sec, pruned_sec = timing["dense_sec_per_iter"], timing["pruned_sec_per_iter"]
     if not main:
         barrier()  # wait for the main process's report

@@ -64,7 +64,7 @@ class SweepConfig:
     refit: bool = False
     options: RunOptions = field(default_factory=RunOptions)
     out: Path = Path("runs/sweep")
-    timing_steps: int = 30  # timed steps of each model per cell, in alternating blocks
+    timing_steps: int | None = None  # timed steps of each model per cell, interleaved (None: the preset's)
     evaluate_at_cut: bool = False  # also evaluate each pruned model before retraining (costs one evaluation)
     quantize: str | None = None  # also evaluate each retrained model quantized (int8, fp16, bf16)
     equal_budget: bool = True  # also train each dense model for the retraining budget (the fair reference)
@@ -243,7 +243,8 @@ def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
     at_cut = task.evaluate(pruned).metrics if cfg.evaluate_at_cut else None
     retrain_stage(task, pruned, cell.mode, phases[-1], folder, True, cell.seed, teacher)
     evaluation = task.evaluate(pruned)
-    timing = time_steps(task, dense, pruned, cfg.timing_steps)
+    timed = cfg.timing_steps or plugins.get_target(cfg.target).presets[cfg.options.preset].timing_steps
+    timing = time_steps(task, dense, pruned, timed)
     row = {
         "id": cell.id,
         "target": cfg.target,

@@ -111,7 +111,7 @@ class Task(Protocol):
 class Target(Protocol):
     name: str
     description: str
-    presets: dict[str, dict]
+    presets: dict[str, Preset]
     options: type  # optional: a dataclass of the target's own -O KEY=VALUE options, with their defaults
     default_budget: dict  # optional: {"width": N} or {"keep": F} when the user gives neither
 
@@ -126,10 +126,12 @@ def default_budget(target) -> dict:
 @dataclass(frozen=True, kw_only=True)
 class Preset:
     """What every target's preset (a run's size) says: its training steps, dense and retraining (None: as
-    many as dense). A target subclasses it with its own typed fields."""
+    many as dense), and how many steps the speed comparison times. A target subclasses it with its own
+    typed fields."""
 
     iters: int
     retrain_iters: int | None = None
+    timing_steps: int = 30  # training steps of each model timed per cell, pruned against dense, interleaved
 
 
 def iterations(options: RunOptions, preset: Preset) -> tuple[int, int]:

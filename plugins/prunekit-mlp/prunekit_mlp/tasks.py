@@ -27,7 +27,7 @@ class ArrayPreset(Preset):
 
 
 PRESETS = {
-    "smoke": ArrayPreset(iters=30, batch=128, lr=3e-3),
+    "smoke": ArrayPreset(iters=30, batch=128, lr=3e-3, timing_steps=3),
     "demo": ArrayPreset(iters=600, batch=256, lr=2e-3),
     "paper": ArrayPreset(iters=3000, batch=256, lr=1e-3),
 }

@@ -43,6 +43,7 @@ PRESETS: dict[str, NerfPreset] = {
         precrop_iters=10,
         precrop_frac=0.5,
         max_test_views=2,
+        timing_steps=3,  # one timed step per block: tests check the bookkeeping, not the speed
     ),
     "demo": NerfPreset(
         resolution=48,
