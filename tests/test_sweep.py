@@ -37,6 +37,7 @@ def test_tiny_nerf_sweep_and_resume(tmp_path):
         for stage in ("dense", "pruned"):
             assert {"params", "size_mb", "sec_per_iter", "psnr", "ssim"} <= set(r[stage])
         assert r["pruned"]["params"] < r["dense"]["params"]
+        assert (r["timing"]["steps"], len(r["timing"]["block_ratios"])) == (3, 3)  # smoke: one timed step a block
     assert (out / "cells" / "dense-seed0-finetune2.json").exists()  # the equal-budget dense reference
     assert "equal budget" in (out / "results.md").read_text()
     for name in ("results.md", "psnr_vs_params.png", "time_vs_params.png", "render_grid.png"):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from prunekit.errors import BadInput
+from prunekit.progress import progress_bar
 from prunekit.target import Evaluation
 from prunekit_nerf.data import Split
 from prunekit_nerf.metrics import psnr, ssim
@@ -54,19 +57,24 @@ class Evaluator:
         rays = view_rays(h, w, intr, pose, distortion, self.scene.ndc_frustum)
         return tuple(t.to(self.device) for t in rays)
 
-    def shade(self, models, origins, dirs, viewdirs) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Colours (R, 3) and opacities (R,) of rays, on the CPU, and the seconds the models took."""
+    def shade(
+        self, models, origins, dirs, viewdirs, advance: Callable[[], None] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Colours (R, 3) and opacities (R,) of rays, on the CPU, and the seconds the models took;
+        ``advance()`` after each chunk of rays."""
         t0 = time.perf_counter()
         rgb, acc = render_image(
-            models, origins, dirs, self.scene.near, self.scene.far, self.render, self.autocast, viewdirs=viewdirs
+            models, origins, dirs, self.scene.near, self.scene.far, self.render, self.autocast, viewdirs, advance
         )
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return rgb.cpu(), acc.cpu(), time.perf_counter() - t0
 
-    def render_view(self, models, pose, intr, h: int, w: int, distortion=None) -> tuple[torch.Tensor, float, float]:
+    def render_view(
+        self, models, pose, intr, h: int, w: int, distortion=None, advance: Callable[[], None] | None = None
+    ) -> tuple[torch.Tensor, float, float]:
         """One view's image (H, W, 3) on the CPU, its mean opacity and the seconds it took."""
-        rgb, acc, seconds = self.shade(models, *self.camera_rays(pose, intr, h, w, distortion))
+        rgb, acc, seconds = self.shade(models, *self.camera_rays(pose, intr, h, w, distortion), advance)
         return rgb.reshape(h, w, 3), float(acc.mean()), seconds
 
     def evaluate(self, models, split: str = "test") -> Evaluation:
@@ -76,9 +84,12 @@ class Evaluator:
         for m in models.values():
             m.eval()
         h, w = views.hw
-        rendered = [
-            self.render_view(models, p, k, h, w, views.distortion) for p, k in zip(views.poses, views.intrinsics)
-        ]
+        chunks = len(views.poses) * math.ceil(h * w / self.render.chunk)  # a real capture's view takes minutes
+        with progress_bar(f"nerf evaluate {split}", chunks) as advance:
+            rendered = [
+                self.render_view(models, p, k, h, w, views.distortion, advance)
+                for p, k in zip(views.poses, views.intrinsics)
+            ]
         preds = [img for img, _, _ in rendered]
         p = float(np.mean([psnr(a, b) for a, b in zip(preds, views.images)]))
         s = float(np.mean([ssim(a, b) for a, b in zip(preds, views.images)]))

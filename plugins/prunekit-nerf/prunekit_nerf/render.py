@@ -8,6 +8,7 @@ sampling) and queries its model at all depths so far. The NeRF paper's coarse + 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -130,8 +131,10 @@ def render_image(
     cfg: RenderConfig,
     autocast: bool = False,
     viewdirs: torch.Tensor | None = None,
+    advance: Callable[[], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The final colour (R, 3) and accumulated opacity (R,) of every ray, ``cfg.chunk`` rays at a time."""
+    """The final colour (R, 3) and accumulated opacity (R,) of every ray, ``cfg.chunk`` rays at a time;
+    ``advance()`` is called after each chunk (a progress bar)."""
     colours, opacities = [], []
     for s in range(0, origins.shape[0], cfg.chunk):
         part = slice(s, s + cfg.chunk)
@@ -148,4 +151,6 @@ def render_image(
         )
         colours.append(out[out["final"]])
         opacities.append(out["opacity"])
+        if advance is not None:
+            advance()
     return torch.cat(colours).clamp(0, 1), torch.cat(opacities)
