@@ -272,6 +272,9 @@ def sweep(
     reference: str = REFERENCE,
     quantize: str | None = typer.Option(None, help="Also evaluate every cell quantized: int8, fp16 or bf16."),
     equal_budget: bool = typer.Option(True, help="Also train each dense model for the retraining budget."),
+    dense_from: Path | None = typer.Option(
+        None, help="Reuse another sweep folder's finished dense models and references (same data and training)."
+    ),
     validation: bool = typer.Option(
         False, "--val", help="Also evaluate every model on the validation views, where settings are chosen."
     ),
@@ -323,6 +326,7 @@ def sweep(
         steps=steps,
         schedule=schedule,
         reference=reference,
+        dense_from=dense_from,
     )
     if executor not in ("local", "ray"):
         raise BadInput(f"--executor must be local or ray, got {executor!r}")

@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import itertools
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -72,6 +73,7 @@ class SweepConfig:
     steps: int = 1  # cuts from dense to each budget, the retraining split between them (gradual pruning)
     schedule: str = "cubic"
     reference: str = REFERENCE  # the scorer results.md compares every other scorer with
+    dense_from: Path | None = None  # another sweep folder whose dense models and references this one reuses
 
 
 def _budget_label(b: Budget) -> str:
@@ -134,6 +136,8 @@ def run_sweep(cfg: SweepConfig, executor=None) -> list[dict]:
     with folder_lock(cfg.out):
         check_settings(cfg)
         task = task_for(cfg, cfg.seeds[0])
+        if cfg.dense_from is not None:
+            adopt_dense(cfg, target, list(task.build(0)))
         for budget in cfg.budgets:
             check_budget(task, budget)
         return _run_cells(cfg, target, executor)
@@ -352,6 +356,50 @@ def check_settings(cfg: SweepConfig) -> None:
             raise BadInput(f"--out {cfg.out} holds a sweep with other settings ({shown}); choose another --out")
         return
     write_json(path, now)
+
+
+# The settings that make a seed's dense models and its equal-budget reference what they are; the others
+# (refit, distill, steps, quantize) act only after the cut, so sweeps that differ in them can share both.
+DENSE_SETTINGS = (
+    "protocol",
+    "target",
+    "data",
+    "preset",
+    "iters",
+    "retrain_iters",
+    "finetune_schedule",
+    "precision",
+    "target_options",
+)
+
+
+def adopt_dense(cfg: SweepConfig, target, models: list[str]) -> None:
+    """Copy from the sweep folder ``cfg.dense_from`` each seed's finished dense models and its equal-budget
+    reference rows, where this folder has none yet, so that the arms of an ablation (--steps, --distill,
+    --refit) are cut from one dense model per seed, not from one trained again per arm. A seed the other
+    folder has not finished is trained here as usual."""
+    source = Path(cfg.dense_from)
+    if not (source / "sweep.json").is_file():
+        raise BadInput(f"--dense-from {source} is not a sweep folder (no sweep.json there)")
+    theirs, ours = read_json(source / "sweep.json"), settings(cfg)
+    diff = [k for k in DENSE_SETTINGS if k != "data" and theirs.get(k) != ours[k]]
+    if _resolved(theirs.get("data")) != _resolved(ours["data"]):
+        diff.append("data")
+    if diff:
+        shown = ", ".join(f"{k} {theirs.get(k)!r} there, {ours[k]!r} here" for k in diff)
+        raise BadInput(f"--dense-from {source} trained its dense models otherwise ({shown})")
+    for seed in cfg.seeds:
+        theirs_dense, ours_dense = source / f"dense-seed{seed}", cfg.out / f"dense-seed{seed}"
+        finished = all((theirs_dense / f"{n}.safetensors").is_file() for n in models)
+        if finished and not ours_dense.exists():
+            partial = ours_dense.with_name(ours_dense.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(theirs_dense, partial)
+            partial.rename(ours_dense)  # a copy cut short is never taken for a dense model
+        for mode in cfg.retrain:
+            row = source / "cells" / baseline_path(cfg, seed, mode, target).name
+            if finished and row.is_file() and not baseline_path(cfg, seed, mode, target).exists():
+                write_json(baseline_path(cfg, seed, mode, target), read_json(row))
 
 
 def baseline_path(cfg: SweepConfig, seed: int, mode: str, target) -> Path:

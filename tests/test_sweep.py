@@ -278,3 +278,31 @@ def test_other_scorers_are_compared_with_the_chosen_reference():
     pairs = {(c.a, c.b): c for c in comparisons(rows, reference="product")}
     assert set(pairs) == {("w_out/topk", "product/topk"), ("w_in/topk", "product/topk")}
     assert pairs[("w_in/topk", "product/topk")].test.mean == -2.0  # 19 − 21 on each seed
+
+
+def test_an_ablation_reuses_another_sweeps_dense_models_and_references(tmp_path):
+    """--dense-from copies the other folder's finished dense models and reference rows instead of training
+    them again: a marker file in its dense folder and a hand-set reference PSNR of 99 come across as they are
+    (training here would have made neither); other dense training settings are refused."""
+    base = ("sweep", "digits", "--scorers", "w_out", "--selectors", "topk", "--widths", "8", "--seeds", "0")
+    base += ("--preset", "smoke", "--no-uniform")
+    first = tmp_path / "oneshot"
+    assert prunekit(*base, "--out", first).returncode == 0
+    (first / "dense-seed0" / "marker").write_text("trained once")
+    (reference,) = (first / "cells").glob("dense-seed0-finetune*.json")
+    row = json.loads(reference.read_text())
+    row["psnr"] = 99.0
+    reference.write_text(json.dumps(row))
+
+    second = tmp_path / "distilled"
+    proc = prunekit(*base, "--distill", "0.5", "--dense-from", first, "--out", second)
+    assert proc.returncode == 0, proc.stderr
+    assert (second / "dense-seed0" / "marker").read_text() == "trained once"
+    assert json.loads((second / "cells" / reference.name).read_text())["psnr"] == 99.0
+    cell = json.loads((second / "cells" / "w_out-topk-width8-finetune-seed0.json").read_text())
+    assert cell["distill"] == 0.5 and not (second / "dense-seed0.partial").exists()
+
+    assert_one_line_error(
+        prunekit(*base, "--iters", "7", "--dense-from", first, "--out", tmp_path / "other"), "trained its dense"
+    )
+    assert_one_line_error(prunekit(*base, "--dense-from", tmp_path, "--out", tmp_path / "x"), "not a sweep folder")
