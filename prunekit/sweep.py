@@ -358,19 +358,11 @@ def check_settings(cfg: SweepConfig) -> None:
     write_json(path, now)
 
 
-# The settings that make a seed's dense models and its equal-budget reference what they are; the others
+# The settings that make a seed's dense models and its equal-budget references what they are; the others
 # (refit, distill, steps, quantize) act only after the cut, so sweeps that differ in them can share both.
-DENSE_SETTINGS = (
-    "protocol",
-    "target",
-    "data",
-    "preset",
-    "iters",
-    "retrain_iters",
-    "finetune_schedule",
-    "precision",
-    "target_options",
-)
+# The retraining length is not among them: a reference's file names its mode and length, so only the
+# references of the same retraining come across.
+DENSE_SETTINGS = ("protocol", "target", "data", "preset", "iters", "finetune_schedule", "precision", "target_options")
 
 
 def adopt_dense(cfg: SweepConfig, target, models: list[str]) -> None:
