@@ -15,7 +15,7 @@ from prunekit.target import Evaluation
 from prunekit_nerf.data import Split
 from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.rays import view_rays
-from prunekit_nerf.render import render_image
+from prunekit_nerf.render import rays_per_pass, render_image
 
 # A collapsed model renders (almost) nothing: its test rays are (almost) transparent, or its renders are
 # near-flat where the ground truth is not. No better than a constant colour (+ 1 dB) is a second signal.
@@ -84,7 +84,7 @@ class Evaluator:
         for m in models.values():
             m.eval()
         h, w = views.hw
-        chunks = len(views.poses) * math.ceil(h * w / self.render.chunk)  # a real capture's view takes minutes
+        chunks = len(views.poses) * math.ceil(h * w / rays_per_pass(self.render, self.device))  # minutes a view
         with progress_bar(f"nerf evaluate {split}", chunks) as advance:
             rendered = [
                 self.render_view(models, p, k, h, w, views.distortion, advance)
