@@ -24,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="auto")
     ap.add_argument("--rays", type=int, default=8192)
-    ap.add_argument("--samples", default="24,48", help="coarse,fine samples per ray (the study preset's)")
+    ap.add_argument("--samples", default="24,24", help="coarse,fine samples per ray (the study preset's)")
     ap.add_argument("--width", type=int, default=256, help="the fields' width (64: a 64-wide cut's shape)")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
