@@ -17,7 +17,7 @@ from prunekit_nerf.data import load_scene
 from prunekit_nerf.data.procedural import LIGHT, SPHERES
 from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.rays import camera_rays, ndc_rays, view_rays
-from prunekit_nerf.render import RenderConfig, Stage, render_rays, two_stage
+from prunekit_nerf.render import RenderConfig, Stage, render_image, render_rays, two_stage
 from prunekit_nerf.sampling import hierarchical
 from prunekit_nerf.task import NerfTask
 from torch import nn
@@ -65,6 +65,26 @@ def test_a_third_sampling_stage_is_one_more_entry_and_sharpens_the_slab():
         errors.append(abs(float(1 - torch.prod(1 - alpha)) - opacity))
     assert errors[0] > 0.1 and errors[0] > errors[1] > errors[2] and errors[2] < 0.005, errors
     assert float(out["opacity"]) == pytest.approx(1 - float(torch.prod(1 - out["samples"]["third"][2])), abs=1e-6)
+
+
+def test_an_image_is_the_same_however_many_rays_a_pass_renders():
+    """Rays are rendered independently, so splitting an image into passes of 7 rays (a remainder too), the
+    CPU default or all 300 at once must give the same colours; only the speed differs."""
+    from prunekit_nerf.field import NeRFField
+
+    torch.manual_seed(0)
+    models = {"coarse": NeRFField(width=32), "fine": NeRFField(width=32)}
+    for field in models.values():
+        torch.nn.init.constant_(field.density.bias, 0.5)  # some density, so the fine pass has weights to follow
+    origins = torch.randn(300, 3) * 0.1 + torch.tensor([0.0, 0.0, -4.0])
+    dirs = torch.nn.functional.normalize(torch.randn(300, 3) * 0.2 + torch.tensor([0.0, 0.0, 1.0]), dim=-1)
+    renders = [
+        render_image(models, origins, dirs, 2.0, 6.0, RenderConfig(two_stage(8, 8), chunk=chunk))
+        for chunk in (None, 7, 300)
+    ]
+    for rgb, opacity in renders[1:]:
+        assert torch.allclose(rgb, renders[0][0], atol=1e-5) and torch.allclose(opacity, renders[0][1], atol=1e-5)
+    assert renders[0][0].shape == (300, 3) and float(renders[0][1].std()) > 0  # not a blank field
 
 
 def test_hierarchical_samples_land_on_the_quantiles_of_a_known_pdf():
