@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Copy every arm's finished cells (ROOT/<arm>, see remedies.sh) into DEST/<arm> and rebuild its tables.
+#   bash docs/results/gather_arms.sh ROOT DEST      e.g. runs/remedies docs/results/lego_official_100/remedies
+set -euo pipefail
+ROOT=$1; DEST=$2
+for folder in "$ROOT"/*/; do
+  arm=$(basename "$folder")
+  mkdir -p "$DEST/$arm/cells"
+  if [ -f "$DEST/$arm/sweep.json" ]; then
+    cmp -s "$folder/sweep.json" "$DEST/$arm/sweep.json" || { echo "$folder was run with other settings" >&2; exit 1; }
+  fi
+  cp "$folder/sweep.json" "$DEST/$arm/"
+  cp "$folder"/cells/* "$DEST/$arm/cells/"
+  prunekit results "$DEST/$arm" > /dev/null
+done

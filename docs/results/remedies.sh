@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The 64-wide remedies study, one seed at a time: the product coreset cut to width 64 and retrained the way
+# each arm says, every arm in its own sweep folder ROOT/<arm>, resumable (a finished cell is never redone):
+#   bash docs/results/remedies.sh SCENE S [ARM ...]      SCENE: lego_official_100 or fern; default: every arm
+# The one-shot arm trains the seed's dense model and its equal-budget reference (fern: copies both from the
+# headline sweep's runs/fern/sS); every other arm copies them from the one-shot arm (--dense-from), so all
+# arms of a seed are cut from one dense model and compared with one reference.
+set -euo pipefail
+SCENE=$1; S=$2; shift 2
+case $SCENE in
+  lego_official_100) DATA=../shared/data/nerf_synthetic/lego_official_100; FIRST=""; ROOT=${ROOT:-runs/remedies} ;;
+  fern) DATA=../shared/data/nerf_llff/fern; FIRST="--dense-from runs/fern/s$S"; ROOT=${ROOT:-runs/remedies-fern} ;;
+  *) echo "unknown scene $SCENE (lego_official_100 or fern)" >&2; exit 2 ;;
+esac
+COMMON=(--data "$DATA" --preset study --widths 64 --scorers product --selectors coreset --no-uniform --val --seeds "$S")
+declare -A ARMS=(
+  [oneshot]="$FIRST"
+  [steps3]="--steps 3"
+  [steps3-linear]="--steps 3 --schedule linear"
+  [distill05]="--distill 0.5"
+  [steps3-distill05]="--steps 3 --distill 0.5"
+  [refit-distill05]="--refit --distill 0.5"
+  # the paper's protocol: the pruned architecture retrained for the dense model's whole budget, from random
+  # initialisation or from the kept weights; each is compared with the dense model retrained the same way
+  [scratch1000]="--retrain scratch --retrain-iters 1000"
+  [finetune1000]="--retrain-iters 1000"
+)
+arms=("$@")
+[ ${#arms[@]} -gt 0 ] || arms=(steps3 steps3-linear distill05 steps3-distill05 refit-distill05 scratch1000 finetune1000)
+for arm in oneshot "${arms[@]}"; do
+  [ -n "${ARMS[$arm]+set}" ] || { echo "unknown arm $arm" >&2; exit 2; }
+  extra=${ARMS[$arm]}
+  [ "$arm" = oneshot ] || extra="$extra --dense-from $ROOT/oneshot"
+  # shellcheck disable=SC2086
+  prunekit sweep nerf "${COMMON[@]}" $extra --out "$ROOT/$arm"
+done
