@@ -282,7 +282,7 @@ def test_other_scorers_are_compared_with_the_chosen_reference():
 
 def test_an_ablation_reuses_another_sweeps_dense_models_and_references(tmp_path):
     """--dense-from copies the other folder's finished dense models and reference rows instead of training
-    them again: a marker file in its dense folder and a hand-set reference PSNR of 99 come across as they are
+    them again: a marker file in its dense folder and a hand-set reference accuracy of 99 come across as they are
     (training here would have made neither); other dense training settings are refused."""
     base = ("sweep", "digits", "--scorers", "w_out", "--selectors", "topk", "--widths", "8", "--seeds", "0")
     base += ("--preset", "smoke", "--no-uniform")
@@ -291,16 +291,22 @@ def test_an_ablation_reuses_another_sweeps_dense_models_and_references(tmp_path)
     (first / "dense-seed0" / "marker").write_text("trained once")
     (reference,) = (first / "cells").glob("dense-seed0-finetune*.json")
     row = json.loads(reference.read_text())
-    row["psnr"] = 99.0
+    row["accuracy"] = 99.0  # no accuracy can be
     reference.write_text(json.dumps(row))
 
     second = tmp_path / "distilled"
     proc = prunekit(*base, "--distill", "0.5", "--dense-from", first, "--out", second)
     assert proc.returncode == 0, proc.stderr
     assert (second / "dense-seed0" / "marker").read_text() == "trained once"
-    assert json.loads((second / "cells" / reference.name).read_text())["psnr"] == 99.0
+    assert json.loads((second / "cells" / reference.name).read_text())["accuracy"] == 99.0
     cell = json.loads((second / "cells" / "w_out-topk-width8-finetune-seed0.json").read_text())
     assert cell["distill"] == 0.5 and not (second / "dense-seed0.partial").exists()
+
+    # a longer retraining shares the dense models but not the reference: that one is trained here
+    longer = tmp_path / "longer"
+    assert prunekit(*base, "--retrain-iters", "7", "--dense-from", first, "--out", longer).returncode == 0
+    assert (longer / "dense-seed0" / "marker").exists()
+    assert json.loads((longer / "cells" / "dense-seed0-finetune7.json").read_text())["accuracy"] <= 1.0
 
     assert_one_line_error(
         prunekit(*base, "--iters", "7", "--dense-from", first, "--out", tmp_path / "other"), "trained its dense"
