@@ -5,11 +5,13 @@ set -euo pipefail
 ROOT=$1; DEST=$2
 for folder in "$ROOT"/*/; do
   arm=$(basename "$folder")
-  mkdir -p "$DEST/$arm/cells"
   if [ -f "$DEST/$arm/sweep.json" ]; then
     cmp -s "$folder/sweep.json" "$DEST/$arm/sweep.json" || { echo "$folder was run with other settings" >&2; exit 1; }
   fi
+  cells=("$folder"/cells/*)
+  [ -e "${cells[0]}" ] || continue  # an arm that has not finished a reference or a cell yet
+  mkdir -p "$DEST/$arm/cells"
   cp "$folder/sweep.json" "$DEST/$arm/"
-  cp "$folder"/cells/* "$DEST/$arm/cells/"
+  cp "${cells[@]}" "$DEST/$arm/cells/"
   prunekit results "$DEST/$arm" > /dev/null
 done

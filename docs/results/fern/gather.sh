@@ -5,6 +5,7 @@ ROOT=${1:-runs/fern}
 HERE=docs/results/fern
 for folder in "$ROOT"/s*/; do
   cmp -s "$folder/sweep.json" "$HERE/sweep.json" || { echo "$folder was run with other settings" >&2; exit 1; }
-  cp "$folder"/cells/* "$HERE/cells/"
+  cells=("$folder"/cells/*)
+  [ -e "${cells[0]}" ] && cp "${cells[@]}" "$HERE/cells/"
 done
 prunekit results "$HERE"
