@@ -338,6 +338,15 @@ def _resolved(data: str | None) -> Path | None:
     return None if data is None else Path(data).resolve()
 
 
+def _differences(before: dict, now: dict, keys, label: str) -> str:
+    """The ``keys`` whose values differ between two sweep.json dicts, in words ("" when none); data
+    paths compare as the folder they name, however they were spelled."""
+    diff = [k for k in keys if k != "data" and before.get(k) != now[k]]
+    if "data" in keys and _resolved(before.get("data")) != _resolved(now["data"]):
+        diff.append("data")
+    return ", ".join(f"{k} {before.get(k)!r} there, {now[k]!r} {label}" for k in diff)
+
+
 def check_settings(cfg: SweepConfig) -> None:
     """Record the settings in sweep.json, or refuse to resume a folder made with other ones.
 
@@ -347,12 +356,8 @@ def check_settings(cfg: SweepConfig) -> None:
     path = cfg.out / "sweep.json"
     now = settings(cfg)
     if path.exists():
-        before = read_json(path)
-        diff = [k for k in now if k != "data" and before.get(k) != now[k]]
-        if _resolved(before.get("data")) != _resolved(now["data"]):  # the same folder, however it was spelled
-            diff.append("data")
-        if diff:
-            shown = ", ".join(f"{k} {before.get(k)!r} there, {now[k]!r} now" for k in diff)
+        shown = _differences(read_json(path), now, now, "now")
+        if shown:
             raise BadInput(f"--out {cfg.out} holds a sweep with other settings ({shown}); choose another --out")
         return
     write_json(path, now)
@@ -373,12 +378,8 @@ def adopt_dense(cfg: SweepConfig, target, models: list[str]) -> None:
     source = Path(cfg.dense_from)
     if not (source / "sweep.json").is_file():
         raise BadInput(f"--dense-from {source} is not a sweep folder (no sweep.json there)")
-    theirs, ours = read_json(source / "sweep.json"), settings(cfg)
-    diff = [k for k in DENSE_SETTINGS if k != "data" and theirs.get(k) != ours[k]]
-    if _resolved(theirs.get("data")) != _resolved(ours["data"]):
-        diff.append("data")
-    if diff:
-        shown = ", ".join(f"{k} {theirs.get(k)!r} there, {ours[k]!r} here" for k in diff)
+    shown = _differences(read_json(source / "sweep.json"), settings(cfg), DENSE_SETTINGS, "here")
+    if shown:
         raise BadInput(f"--dense-from {source} trained its dense models otherwise ({shown})")
     for seed in cfg.seeds:
         theirs_dense, ours_dense = source / f"dense-seed{seed}", cfg.out / f"dense-seed{seed}"
@@ -389,9 +390,10 @@ def adopt_dense(cfg: SweepConfig, target, models: list[str]) -> None:
             shutil.copytree(theirs_dense, partial)
             partial.rename(ours_dense)  # a copy cut short is never taken for a dense model
         for mode in cfg.retrain:
-            row = source / "cells" / baseline_path(cfg, seed, mode, target).name
-            if finished and row.is_file() and not baseline_path(cfg, seed, mode, target).exists():
-                write_json(baseline_path(cfg, seed, mode, target), read_json(row))
+            ours_row = baseline_path(cfg, seed, mode, target)
+            theirs_row = source / "cells" / ours_row.name
+            if finished and theirs_row.is_file() and not ours_row.exists():
+                write_json(ours_row, read_json(theirs_row))
 
 
 def baseline_path(cfg: SweepConfig, seed: int, mode: str, target) -> Path:
