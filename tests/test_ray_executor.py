@@ -92,16 +92,28 @@ def test_a_worker_killed_mid_cell_is_retried_and_resumes(tmp_path):
     cmd = [exe, *map(str, _sweep_args(out, *args, "--executor", "ray", "--cpus-per-cell", "2"))]
     tag = f"PRUNEKIT_TEST_SWEEP={uuid.uuid4().hex}"
     env = dict(os.environ, PRUNEKIT_PROGRESS="0", PRUNEKIT_TEST_SWEEP=tag.split("=")[1])
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "sweep.log"  # a file, not a pipe nobody reads while waiting: a full pipe would block it
+    proc = subprocess.Popen(cmd, env=env, stderr=log.open("w"), text=True)
     state = out / "work" / "w_out-topk-width64-finetune-seed0" / "train_state.safetensors"
-    deadline = time.time() + 300
-    while not state.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    workers = [pid for pid in _tagged(tag) if "ray::run_cell" in _cmdline(pid)]
-    assert workers, [(pid, _cmdline(pid)[:40]) for pid in _tagged(tag)]
-    for pid in workers:  # only this sweep's worker: other Ray jobs on the machine are left alone
-        os.kill(pid, signal.SIGKILL)
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
+    try:
+        # wait for the event, not a guess of the time: on a loaded machine the dense jobs alone take minutes
+        while not state.exists() and proc.poll() is None:
+            time.sleep(0.05)
+        assert state.exists(), f"the sweep ended before the cell checkpointed: {log.read_text()}"
+        workers = [pid for pid in _tagged(tag) if "ray::run_cell" in _cmdline(pid)]
+        assert workers, [(pid, _cmdline(pid)[:40]) for pid in _tagged(tag)]
+        for pid in workers:  # only this sweep's worker: other Ray jobs on the machine are left alone
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=1800)
+    finally:  # a failed test must not leave its sweep and Ray workers running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in _tagged(tag):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    assert proc.returncode == 0, log.read_text()
     assert _rows(out) == _rows(whole)  # resumed from the cell's checkpoint: the same result
     assert not list((out / "cells").glob("*.failed.json"))
