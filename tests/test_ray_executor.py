@@ -93,7 +93,8 @@ def test_a_worker_killed_mid_cell_is_retried_and_resumes(tmp_path):
     tag = f"PRUNEKIT_TEST_SWEEP={uuid.uuid4().hex}"
     env = dict(os.environ, PRUNEKIT_PROGRESS="0", PRUNEKIT_TEST_SWEEP=tag.split("=")[1])
     log = tmp_path / "sweep.log"  # a file, not a pipe nobody reads while waiting: a full pipe would block it
-    proc = subprocess.Popen(cmd, env=env, stderr=log.open("w"), text=True)
+    with log.open("w") as sink:  # the child holds its own descriptor once started
+        proc = subprocess.Popen(cmd, env=env, stderr=sink, text=True)
     state = out / "work" / "w_out-topk-width64-finetune-seed0" / "train_state.safetensors"
     try:
         # wait for the event, not a guess of the time: on a loaded machine the dense jobs alone take minutes

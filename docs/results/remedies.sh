@@ -20,6 +20,7 @@ declare -A ARMS=(
   [steps3-linear]="--steps 3 --schedule linear"
   [distill05]="--distill 0.5"
   [steps3-distill05]="--steps 3 --distill 0.5"
+  [refit]="--refit"
   [refit-distill05]="--refit --distill 0.5"
   # the paper's protocol: the pruned architecture retrained for the dense model's whole budget, from random
   # initialisation or from the kept weights; each is compared with the dense model retrained the same way
