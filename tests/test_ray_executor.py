@@ -90,8 +90,9 @@ def test_a_worker_killed_mid_cell_is_retried_and_resumes(tmp_path):
     out = tmp_path / "killed"
     exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
     cmd = [exe, *map(str, _sweep_args(out, *args, "--executor", "ray", "--cpus-per-cell", "2"))]
-    tag = f"PRUNEKIT_TEST_SWEEP={uuid.uuid4().hex}"
-    env = dict(os.environ, PRUNEKIT_PROGRESS="0", PRUNEKIT_TEST_SWEEP=tag.split("=")[1])
+    sweep_id = uuid.uuid4().hex
+    tag = f"PRUNEKIT_TEST_SWEEP={sweep_id}"
+    env = dict(os.environ, PRUNEKIT_PROGRESS="0", PRUNEKIT_TEST_SWEEP=sweep_id)
     log = tmp_path / "sweep.log"  # a file, not a pipe nobody reads while waiting: a full pipe would block it
     with log.open("w") as sink:  # the child holds its own descriptor once started
         proc = subprocess.Popen(cmd, env=env, stderr=sink, text=True)
