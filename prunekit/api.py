@@ -15,9 +15,9 @@ from torch import nn
 
 from prunekit import plugins
 from prunekit.budget import Budget, allocate
-from prunekit.calibration import Calibration, calibrate
+from prunekit.calibration import Calibration, Loss, calibrate
 from prunekit.errors import PluginError
-from prunekit.graph import ModelGraph, PrunableLayer
+from prunekit.graph import ModelGraph, PrunableLayer, prunable_names
 from prunekit.plans import LayerPlan, Plan
 from prunekit.refit import refit as refit_layers
 from prunekit.schedule import check as check_schedule
@@ -122,9 +122,11 @@ def make_plan(
     allocation: str = "uniform",
     round_to: int = 1,
     counts: dict[str, int] | None = None,
+    loss: Loss | None = None,
 ) -> Plan:
     """Score every prunable layer of ``graph``, and select the neurons it keeps within the budget (or
-    exactly ``counts`` per layer: a step of a gradual schedule)."""
+    exactly ``counts`` per layer: a step of a gradual schedule). ``loss`` is what gradient-based scorers
+    differentiate (default: the output energy)."""
     score_fn, select_fn = _scorer(scorer), _selector(selector)
     budget = Budget(width=width, keep=keep, allocation=allocation, round_to=round_to)
     calib = (
@@ -133,6 +135,7 @@ def make_plan(
             calibration,
             gradients=getattr(score_fn, "needs_gradients", False),
             fisher_chunks=getattr(score_fn, "fisher_chunks", 0),
+            loss=loss,
         )
         if getattr(score_fn, "needs_calibration", False)
         else {}
@@ -177,11 +180,13 @@ def plan(
     seed: int = 0,
     allocation: str = "uniform",
     round_to: int = 1,
+    prunable=None,
+    loss: Loss | None = None,
 ) -> Plan:
     """The Plan that :func:`prune` would apply, without changing ``model``; same arguments."""
     calibration = example_inputs if calibration is None else calibration
-    graph = ModelGraph(copy.deepcopy(model), example_inputs)
-    return make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation, round_to)
+    graph = ModelGraph(copy.deepcopy(model), example_inputs, prunable_names(prunable, model))
+    return make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation, round_to, loss=loss)
 
 
 def apply(
@@ -193,7 +198,7 @@ def apply(
     on ``calibration``, which defaults to ``example_inputs``)."""
     the_plan = copy.deepcopy(the_plan)  # the result's own record; the caller's plan stays as it was
     pruned = copy.deepcopy(model)
-    factors = cut(ModelGraph(pruned, example_inputs), the_plan)
+    factors = cut(ModelGraph(pruned, example_inputs, list(the_plan.layers)), the_plan)
     verify(model, pruned, the_plan, example_inputs, factors)
     if the_plan.info.get("refit", False) if refit is None else refit:
         refit_layers(model, pruned, the_plan, example_inputs if calibration is None else calibration)
@@ -217,6 +222,8 @@ def prune(
     steps: int = 1,
     schedule: str = "cubic",
     between: Callable[[nn.Module, int], None] | None = None,
+    prunable=None,
+    loss: Loss | None = None,
 ) -> nn.Module:
     """A pruned, verified copy of ``model``; its plan is ``result.prunekit_plan``.
 
@@ -227,6 +234,12 @@ def prune(
     squares so the pruned model tracks the dense one on the calibration data. ``round_to=16`` keeps
     every width a multiple of 16, which matrix-multiply kernels run faster.
 
+    ``prunable`` names the layers that may lose output neurons: a list of ``nn.Linear`` modules or their
+    names (``[b.mlp.fc for b in model.blocks]`` prunes a transformer's feed-forward units only); None
+    prunes every layer the graph can. A layer that cannot be pruned as asked is refused with the reason
+    before anything is scored. ``loss(outputs, inputs) -> scalar`` is what gradient-based scorers
+    (Taylor, Hessian) differentiate on ``calibration``; default: the output energy 0.5·||f(x)||².
+
     ``steps=N`` prunes gradually (:func:`prune_steps`): N cuts along ``schedule`` ("cubic" as AGP, or
     "linear") to the same widths as one shot, ``between(model, step)`` called after each cut but the last
     (to train the model in place before it is scored again).
@@ -234,6 +247,7 @@ def prune(
     cuts = prune_steps(
         model, example_inputs, scorer=scorer, selector=selector, width=width, keep=keep, calibration=calibration,
         refit=refit, seed=seed, allocation=allocation, round_to=round_to, steps=steps, schedule=schedule,
+        prunable=prunable, loss=loss,
     )  # fmt: skip
     for step, pruned in enumerate(cuts, 1):
         if step < steps and between is not None:
@@ -241,9 +255,9 @@ def prune(
     return pruned
 
 
-def _cut_once(current: nn.Module, example_inputs, calibration, refit: bool, **plan_args) -> nn.Module:
+def _cut_once(current: nn.Module, example_inputs, calibration, refit: bool, prunable, **plan_args) -> nn.Module:
     pruned = copy.deepcopy(current)
-    graph = ModelGraph(pruned, example_inputs)
+    graph = ModelGraph(pruned, example_inputs, prunable)
     the_plan = make_plan(graph, calibration=calibration, **plan_args)
     factors = cut(graph, the_plan)
     verify(current, pruned, the_plan, example_inputs, factors)
@@ -268,6 +282,8 @@ def prune_steps(
     round_to: int = 1,
     steps: int = 1,
     schedule: str = "cubic",
+    prunable=None,
+    loss: Loss | None = None,
 ) -> Iterator[nn.Module]:
     """Prune in ``steps`` cuts, yielding the model after each; same arguments as :func:`prune`.
 
@@ -281,18 +297,22 @@ def prune_steps(
     """
     check_schedule(steps, schedule)
     calibration = example_inputs if calibration is None else calibration
-    plan_args = dict(scorer=scorer, selector=selector, width=width, keep=keep, allocation=allocation, round_to=round_to)
+    prunable = prunable_names(prunable, model)  # modules of the caller's model, named before any copy
+    plan_args = dict(
+        scorer=scorer, selector=selector, width=width, keep=keep, allocation=allocation, round_to=round_to, loss=loss
+    )
     if steps == 1:
-        yield _cut_once(model, example_inputs, calibration, refit, seed=seed, **plan_args)
+        yield _cut_once(model, example_inputs, calibration, refit, prunable, seed=seed, **plan_args)
         return
-    final = plan(model, example_inputs, calibration=calibration, seed=seed, **plan_args)
+    final = plan(model, example_inputs, calibration=calibration, seed=seed, prunable=prunable, **plan_args)
     dense = {name: lp.width for name, lp in final.layers.items()}
     target = {name: len(lp.kept) for name, lp in final.layers.items()}
     widths = widths_along(dense, target, steps, schedule, round_to)
     current, composed = model, None
     for step, counts in enumerate(widths, 1):
         current = _cut_once(
-            current, example_inputs, calibration, refit, seed=seed + step - 1, counts=counts, **plan_args
+            current, example_inputs, calibration, refit, list(final.layers), seed=seed + step - 1, counts=counts,
+            **plan_args,
         )
         composed = current.prunekit_plan if composed is None else compose(composed, current.prunekit_plan)
         composed.info["schedule"] = {"kind": schedule, "steps": steps, "widths": widths[:step]}

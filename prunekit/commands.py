@@ -19,14 +19,14 @@ from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
 from prunekit.progress import out_console
 from prunekit.report import markdown_table
-from prunekit.target import RunOptions, default_budget, option_pairs
+from prunekit.target import RunOptions, option_pairs
 
 SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
 SELECTOR = typer.Option("coreset", help="Selector name (see `prunekit plugins`).")
 WIDTH = typer.Option(None, help="Width of the widest prunable layer after pruning; others shrink alike.")
 KEEP = typer.Option(
     None,
-    help="Fraction of parameters to keep, in (0, 1]. Default: the target's (nerf: --width 128); prune: 0.5.",
+    help="Fraction of parameters to keep, in (0, 1]. Default: run: half the widest prunable layer; prune: 0.5.",
 )
 REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by least squares on calibration data.")
 SEED = typer.Option(0, help="Seed for training, sampling and selection.")
@@ -109,7 +109,6 @@ def run(
         raise BadInput(f"--precision must be fp32 or bf16, got {precision!r}")
     if data is not None and not data.exists():
         raise BadInput(f"--data {data} does not exist")
-    width, keep = _budget(width, keep, default_budget(plugins.get_target(target)))
     options = RunOptions(
         data=data,
         preset=preset,
@@ -415,7 +414,7 @@ def evaluate(
         int8 = backend.endswith("int8")
         for stage in stages:
             folder = run_dir / "export" / stage
-            stages[stage] = engine_models(folder, stages[stage], task.example_inputs, int8)
+            stages[stage] = engine_models(folder, stages[stage], task, int8)
             sizes[stage] = sum(m.path.stat().st_size for m in stages[stage].values())
     metrics = {stage: task.evaluate(models, split=split).metrics for stage, models in stages.items()}
     for stage, size in sizes.items():

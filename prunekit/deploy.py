@@ -2,7 +2,8 @@
 PyTorch-native deployment, and onnxruntime's int8 quantization. Every export is checked against the
 model it came from before anyone relies on it.
 
-The batch axis of every input and output is dynamic, so one file serves any batch size. onnx,
+The batch axis of every input and output is dynamic, so one file serves any batch size; a model may name
+more dynamic axes (a sequence's length). Integer inputs (token ids) stay integers. onnx,
 onnxscript and onnxruntime are the optional ``deploy`` extra; ``.pt2`` needs only torch.
 """
 
@@ -48,22 +49,37 @@ def require_onnxruntime():
     return onnxruntime
 
 
-def export(model: nn.Module, example_inputs, path: Path | str, *, check: bool = True) -> dict:
-    """Write ``model`` to ``path`` (its suffix, .onnx or .pt2, says the format) with a dynamic batch axis,
-    and (``check``) verify the file against the model; returns the verification record.
+Axes = tuple[dict[int, str], ...]  # per input: axis → name of a dynamic size (equal names: one size)
+
+
+def _cpu(inputs) -> tuple[torch.Tensor, ...]:
+    """Inputs on the CPU, floating ones in fp32, integer ones (token ids) as they are."""
+    return tuple(t.detach().cpu().float() if t.is_floating_point() else t.detach().cpu() for t in _as_tuple(inputs))
+
+
+def _axes(inputs: tuple, axes: Axes | None) -> Axes:
+    return tuple(axes) if axes is not None else tuple({0: "batch"} for _ in inputs)
+
+
+def export(model: nn.Module, example_inputs, path: Path | str, *, check: bool = True, axes: Axes | None = None) -> dict:
+    """Write ``model`` to ``path`` (its suffix, .onnx or .pt2, says the format) with dynamic axes, and
+    (``check``) verify the file against the model; returns the verification record.
 
     ``example_inputs`` is a tensor or tuple of tensors, batch first, with at least two rows (a batch of one
-    would be specialised to one). The model is exported on the CPU in fp32 and left unchanged."""
+    would be specialised to one). ``axes`` names each input's dynamic axes, e.g. ``({0: "batch", 1:
+    "sequence"},)`` for token ids; default: the batch axis alone. The model is exported on the CPU in fp32
+    and left unchanged."""
     path = Path(path)
     fmt = next((f for f, suffix in FORMATS.items() if path.suffix == suffix), None)
     if fmt is None:
         raise BadInput(f"export to {path}: the name must end in {' or '.join(FORMATS.values())}")
-    inputs = tuple(t.detach().cpu().float() for t in _as_tuple(example_inputs))
+    inputs = _cpu(example_inputs)
     if any(t.ndim == 0 or t.shape[0] < 2 for t in inputs):
         raise BadInput("export needs example inputs with a batch axis of at least two rows")
+    axes = _axes(inputs, axes)
     cpu = copy.deepcopy(model).cpu().float().eval()
-    batch = torch.export.Dim("batch", min=1)
-    dynamic = tuple({0: batch} for _ in inputs)
+    dims = {name: torch.export.Dim(name, min=1) for ax in axes for name in ax.values()}
+    dynamic = tuple({a: dims[name] for a, name in ax.items()} for ax in axes)
     try:
         if fmt == "onnx":
             require_onnxruntime()
@@ -75,7 +91,7 @@ def export(model: nn.Module, example_inputs, path: Path | str, *, check: bool = 
         raise
     except Exception as exc:  # the exporter's own refusal: an op it cannot trace or translate
         raise ExportError(f"{type(model).__name__} cannot be exported to {fmt}: {str(exc).splitlines()[0]}") from None
-    return verify(path, cpu, inputs) if check else {}
+    return verify(path, cpu, inputs, axes=axes) if check else {}
 
 
 def _save_program(program, tmp: str) -> None:
@@ -158,7 +174,7 @@ class OnnxModule(nn.Module):
     def forward(self, *inputs: torch.Tensor):
         if len(inputs) != len(self.names):
             raise ExportError(f"{self.path} takes {len(self.names)} inputs, got {len(inputs)}")
-        arrays = [t.detach().float().cpu().numpy() for t in inputs]
+        arrays = [t.numpy() for t in _cpu(inputs)]
         parts = [
             self.session.run(None, {n: a[s : s + self.rows] for n, a in zip(self.names, arrays)})
             for s in range(0, max(len(arrays[0]), 1), self.rows)
@@ -186,15 +202,21 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def random_like(inputs: tuple[torch.Tensor, ...], seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Inputs the export never saw: a batch of another size (2n + 1 rows), each column drawn around the
-    example's mean with its spread, so the check covers the dynamic axis and the model's working range."""
+def random_like(inputs: tuple[torch.Tensor, ...], seed: int = 0, axes: Axes | None = None) -> tuple[torch.Tensor, ...]:
+    """Inputs the export never saw: a batch of another size (2n + 1 rows) and every other dynamic axis
+    shorter (n // 2 + 1: a sequence may not grow past the model's context), each float column drawn around
+    the example's mean with its spread and integers within the example's range, so the check covers the
+    dynamic axes and the model's working range."""
     gen = torch.Generator().manual_seed(seed)
     drawn = []
-    for t in inputs:
-        rows = 2 * t.shape[0] + 1
-        mean, std = t.mean(0), t.std(0).clamp_min(1e-3)
-        drawn.append(mean + std * torch.randn((rows, *t.shape[1:]), generator=gen))
+    for t, ax in zip(inputs, _axes(inputs, axes)):
+        shape = [2 * n + 1 if a == 0 else n // 2 + 1 if a in ax else n for a, n in enumerate(t.shape)]
+        if not t.is_floating_point():
+            drawn.append(torch.randint(int(t.min()), int(t.max()) + 1, shape, generator=gen, dtype=t.dtype))
+            continue
+        part = t[(slice(None), *(slice(0, n) for n in shape[1:]))]
+        mean, std = part.mean(0), part.std(0).clamp_min(1e-3)
+        drawn.append(mean + std * torch.randn(shape, generator=gen))
     return tuple(drawn)
 
 
@@ -202,16 +224,18 @@ def _outputs(result) -> list[torch.Tensor]:
     return [result] if isinstance(result, torch.Tensor) else list(result)
 
 
-def verify(path: Path | str, model: nn.Module, example_inputs, precision: str = "fp32") -> dict:
+def verify(
+    path: Path | str, model: nn.Module, example_inputs, precision: str = "fp32", axes: Axes | None = None
+) -> dict:
     """Check the export at ``path`` against ``model`` on the example inputs and on random ones: every
     output within ``TOLERANCE[precision]`` of the model's (see there), else :class:`ExportError` naming
     the output and the error. Returns the worst error and the tolerance."""
     tolerance = TOLERANCE[precision]
     exported = load_exported(path)
     cpu = copy.deepcopy(model).cpu().float().eval()
-    example = tuple(t.detach().cpu().float() for t in _as_tuple(example_inputs))
+    example = _cpu(example_inputs)
     worst = 0.0
-    for inputs in (example, random_like(example)):
+    for inputs in (example, random_like(example, axes=axes)):
         with torch.no_grad():
             want, got = _outputs(cpu(*inputs)), _outputs(exported(*inputs))
         if len(want) != len(got):
@@ -261,21 +285,23 @@ def export_models(
     folder.mkdir(parents=True, exist_ok=True)
     records = {}
     for name, model in models.items():
-        inputs = task.example_inputs(name)
+        inputs, axes = _as_tuple(task.example_inputs(name)), task.dynamic_axes(name)
         path = folder / f"{name}{FORMATS[fmt]}"
-        record = {"file": path.name, "format": fmt, "inputs": [[None, *t.shape[1:]] for t in _as_tuple(inputs)]}
-        record["verified"] = export(model, inputs, path)
+        shapes = [[None if a in ax else n for a, n in enumerate(t.shape)] for t, ax in zip(inputs, _axes(inputs, axes))]
+        record = {"file": path.name, "format": fmt, "inputs": shapes}
+        record["verified"] = export(model, inputs, path, axes=axes)
         record["sha256"] = sha256(path)
         if int8:
             q = quantize_int8(path, folder / f"{name}.int8.onnx")
-            record["int8"] = {"file": q.name, "verified": verify(q, model, inputs, "int8"), "sha256": sha256(q)}
+            verified = verify(q, model, inputs, "int8", axes)
+            record["int8"] = {"file": q.name, "verified": verified, "sha256": sha256(q)}
         description = read_json(described / f"{name}.json", "model description") if described else {}
         write_json(folder / f"{name}.json", {**description, "export": record})
         records[name] = record
     return records
 
 
-def engine_models(folder: Path, models: dict[str, nn.Module], example_inputs, int8: bool = False) -> dict:
+def engine_models(folder: Path, models: dict[str, nn.Module], task, int8: bool = False) -> dict:
     """The exports in ``folder`` of ``models`` (NAME.onnx, or NAME.int8.onnx), each checked first against
     the SHA-256 recorded at export and against its model's outputs, so a file changed since it was exported
     is refused rather than evaluated."""
@@ -294,6 +320,7 @@ def engine_models(folder: Path, models: dict[str, nn.Module], example_inputs, in
             record = record.get("int8") or {}
         if not isinstance(record, dict) or record.get("sha256") != sha256(path):
             raise ExportError(f"{path} is not the file `prunekit export` wrote (its SHA-256 differs); export again")
-        verify(path, model, example_inputs(name), precision="int8" if int8 else "fp32")
+        precision = "int8" if int8 else "fp32"
+        verify(path, model, task.example_inputs(name), precision, task.dynamic_axes(name))
         engines[name] = OnnxModule(path)
     return engines

@@ -178,43 +178,121 @@ def _index(item, width: int) -> torch.Tensor:
     return idx
 
 
-class ModelGraph:
-    """The prunable layers of one model, in forward order, and the surgery that removes neurons."""
+# Operations that combine several features of their input into each output feature: a neuron that passes
+# one of them on its way to a consumer does not land in one column of it, so it cannot be removed alone.
+_MIXING_OPS = ("Attention", "LayerNorm", "GroupNorm", "Softmax", "Bmm", "MmBackward", "Matmul", "Baddbmm", "Conv")
 
-    def __init__(self, model: nn.Module, example_inputs) -> None:
+
+def prunable_names(prunable, model: nn.Module) -> set[str] | None:
+    """``prunable`` (modules or their names) as names, each checked to be an ``nn.Linear`` of ``model``."""
+    if prunable is None:
+        return None
+    by_module = {m: n for n, m in model.named_modules()}
+    modules = dict(model.named_modules())
+    names = set()
+    for item in [prunable] if isinstance(prunable, (str, nn.Module)) else prunable:
+        name = item if isinstance(item, str) else by_module.get(item)
+        if name is None:
+            raise BadInput(f"prunable: {type(item).__name__} {item!r} is not a module of this model")
+        if not isinstance(modules.get(name), nn.Linear):
+            kind = "no such module" if name not in modules else f"a {type(modules[name]).__name__}, not nn.Linear"
+            raise BadInput(f"prunable: {name!r} is {kind}; prunekit prunes the output neurons of nn.Linear layers")
+        names.add(name)
+    if not names:
+        raise BadInput("prunable is empty: name at least one layer to prune (or pass None for every layer)")
+    return names
+
+
+class ModelGraph:
+    """The prunable layers of one model, in forward order, and the surgery that removes neurons.
+
+    ``prunable`` (modules or names; None: every layer the graph can prune) says which layers may lose
+    neurons, as Torch-Pruning's ``ignored_layers`` says the opposite. A layer named there that cannot be
+    pruned as asked (a head, a fused projection split into attention heads, one coupled by a residual sum
+    to layers not named) is refused with the reason, before anything is scored.
+    """
+
+    def __init__(self, model: nn.Module, example_inputs, prunable=None) -> None:
         self.model = model
+        wanted = prunable_names(prunable, model)
         self.dg = build_dependency_graph(model, example_inputs)
         names = {m: n for n, m in model.named_modules()}
         linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m in self.dg.module2node]
         if not linears:
             raise BadInput(f"{type(model).__name__} has no nn.Linear layer that its forward pass uses")
+        if wanted is not None:
+            unused = sorted(wanted - {names[m] for m in linears})
+            if unused:
+                raise BadInput(f"prunable: {', '.join(unused)} is not used by the model's forward pass")
         heads = {m for m in linears if self._reaches_output(m)}
         self.heads = [names[m] for m in linears if m in heads]
         self.layers: dict[str, PrunableLayer] = {}
         self.fixed: dict[str, str] = {}  # layers left unpruned, and why
         claimed: set[nn.Module] = set()
         for m in linears:
-            if m in heads or m in claimed:
+            if m in claimed or (wanted is not None and names[m] not in wanted):
                 continue
-            group = self.dg.get_pruning_group(m, tp.prune_linear_out_channels, list(range(m.out_features)))
-            members, consumers = [], []
-            for item in group.items:
-                target = item.dep.target.module
-                if not isinstance(target, nn.Linear):
-                    continue
-                if self.dg.is_out_channel_pruning_fn(item.dep.handler):
-                    members.append(Member(names[target], target, _index(item, m.out_features)))
-                else:
-                    consumers.append(Consumer(names[target], target, _index(item, m.out_features)))
-            if any(x.module in heads for x in members) or not consumers:
-                continue  # coupled to an output: its width is fixed
-            unread = torch.stack([c.columns < 0 for c in consumers]).all(0)
-            if unread.any():
-                # read through an operation the graph cannot follow (slicing, indexing): leave it whole
-                self.fixed[names[m]] = f"neurons {unread.nonzero().flatten().tolist()[:5]} reach no traced consumer"
+            layer, why = self._layer(m, names, heads)
+            if layer is not None and wanted is not None:
+                others = [x.name for x in layer.members if x.name not in wanted]
+                if others:
+                    layer, why = None, f"its outputs are summed with those of {', '.join(others)} (a residual " \
+                        "stream), which must lose the same neurons: name them all as prunable, or none"
+            if layer is None:
+                if wanted is not None:
+                    raise BadInput(f"cannot prune {names[m]}: {why}")
+                self.fixed[names[m]] = why
                 continue
-            claimed.update(x.module for x in members)
-            self.layers[names[m]] = PrunableLayer(names[m], members, consumers, group)
+            claimed.update(x.module for x in layer.members)
+            self.layers[names[m]] = layer
+
+    def _layer(self, m: nn.Linear, names: dict, heads: set) -> tuple[PrunableLayer | None, str]:
+        """The prunable group rooted at ``m``, or None and the reason it cannot be pruned."""
+        if m in heads:
+            return None, "its outputs are model outputs (a head)"
+        mixing = self._mixing_op(m)
+        if mixing:
+            return None, (
+                f"its neurons pass through {mixing} before the next linear layer, which mixes them (a fused "
+                "projection split into attention heads, a normalisation), so one cannot be removed alone"
+            )
+        group = self.dg.get_pruning_group(m, tp.prune_linear_out_channels, list(range(m.out_features)))
+        members, consumers = [], []
+        for item in group.items:
+            target = item.dep.target.module
+            if not isinstance(target, nn.Linear):
+                continue
+            if self.dg.is_out_channel_pruning_fn(item.dep.handler):
+                members.append(Member(names[target], target, _index(item, m.out_features)))
+            else:
+                consumers.append(Consumer(names[target], target, _index(item, m.out_features)))
+        if any(x.module in heads for x in members):
+            return None, "it is coupled to a model output"
+        if not consumers:
+            return None, "no linear layer reads its outputs"
+        for c in consumers:
+            if int(c.columns.max()) >= c.module.in_features:
+                inputs = c.module.in_features
+                return None, f"its {m.out_features} neurons do not map onto the {inputs} inputs of {c.name}"
+        unread = torch.stack([c.columns < 0 for c in consumers]).all(0)
+        if unread.any():
+            # read through an operation the graph cannot follow (slicing, indexing): leave it whole
+            return None, f"neurons {unread.nonzero().flatten().tolist()[:5]} reach no traced consumer"
+        return PrunableLayer(names[m], members, consumers, group), ""
+
+    def _mixing_op(self, module: nn.Module) -> str | None:
+        """The first operation between ``module`` and the linear layers that read it that mixes features."""
+        stack, seen = list(self.dg.module2node[module].outputs), set()
+        while stack:
+            node = stack.pop()
+            if node in seen or isinstance(node.module, nn.Linear):
+                continue
+            seen.add(node)
+            op = node.grad_fn.name() if node.grad_fn is not None else ""
+            if any(key in op for key in _MIXING_OPS):
+                return op.removesuffix("0").removesuffix("Backward")
+            stack.extend(node.outputs)
+        return None
 
     def _reaches_output(self, module: nn.Module) -> bool:
         """True if the module's output is, or reaches without passing another linear layer, a model output."""

@@ -145,11 +145,23 @@ def time_steps(task: Task, dense: dict[str, nn.Module], pruned: dict[str, nn.Mod
         stage: {n: copy.deepcopy(m) for n, m in ms.items()} for stage, ms in (("dense", dense), ("pruned", pruned))
     }
     seconds: dict[str, list[float]] = {"dense": [], "pruned": []}
+    inference: dict[str, list[float]] = {"dense": [], "pruned": []}
     for _ in range(rounds):
         for stage, models in trials.items():
             stats = task.train(models, per + WARMUP_STEPS, None, False, f"timing {stage}", phase="finetune")
             seconds[stage].append(stats.seconds_per_iter)
+            if task.timed_inference:
+                t0 = time.perf_counter()
+                task.infer(models)
+                inference[stage].append(time.perf_counter() - t0)
     dense_sec, pruned_sec = statistics.fmean(seconds["dense"]), statistics.fmean(seconds["pruned"])
+    timed_inference = {}
+    if task.timed_inference:
+        timed_inference = {
+            "dense_inference_seconds": statistics.fmean(inference["dense"]),
+            "pruned_inference_seconds": statistics.fmean(inference["pruned"]),
+            "inference_ratio": statistics.median(p / d for p, d in zip(inference["pruned"], inference["dense"])),
+        }
     return {
         "steps": per * rounds,
         "rounds": rounds,
@@ -157,6 +169,7 @@ def time_steps(task: Task, dense: dict[str, nn.Module], pruned: dict[str, nn.Mod
         "pruned_sec_per_iter": pruned_sec,
         "ratio": statistics.median(p / d for p, d in zip(seconds["pruned"], seconds["dense"])),
         "block_ratios": [p / d for p, d in zip(seconds["pruned"], seconds["dense"])],
+        **timed_inference,
     }
 
 
@@ -203,7 +216,8 @@ def check_budget(task: Task, budget: Budget) -> None:
     """Refuse a budget that cannot apply to the task's models (wider than they are, or one that prunes
     nothing) before any training, on freshly built models."""
     for name, model in task.build(0).items():
-        allocate(ModelGraph(model, task.example_inputs(name)), replace(budget, allocation="uniform"))
+        graph = ModelGraph(model, task.example_inputs(name), task.prunable(name))
+        allocate(graph, replace(budget, allocation="uniform"))
 
 
 def model_folder(path: Path, names) -> Path:
@@ -273,6 +287,8 @@ def prune_stage(
             round_to=budget.round_to,
             steps=steps,
             schedule=schedule,
+            prunable=task.prunable(name),
+            loss=task.calibration_loss(name),
         )
         for name, m in dense.items()
     }
@@ -337,16 +353,29 @@ def teacher_for(options: RunOptions, dense: dict[str, nn.Module]) -> dict[str, n
     return dense
 
 
+def default_width(task: Task) -> int:
+    """The budget when none is asked for: half the widest prunable layer of the task's models, so it
+    follows whichever model the options build."""
+    widest = max(
+        layer.width
+        for name, model in task.build(0).items()
+        for layer in ModelGraph(model, task.example_inputs(name), task.prunable(name)).layers.values()
+    )
+    return max(1, widest // 2)
+
+
 def run(cfg: RunConfig) -> dict:
     """Run the whole pipeline; returns the report (also written to ``cfg.out``)."""
     check_choices(cfg.target, [cfg.scorer], [cfg.selector], [cfg.retrain], cfg.options)
     target = plugins.get_target(cfg.target)
-    budget = Budget(width=cfg.width, keep=cfg.keep, allocation=cfg.allocation, round_to=cfg.round_to)
     if cfg.quantize is not None:
         check_mode(cfg.quantize)
     check_schedule(cfg.steps, cfg.schedule, [cfg.retrain])
-    check_out(cfg)
     task = target.setup(cfg.options)
+    if cfg.width is None and cfg.keep is None:
+        cfg = replace(cfg, width=default_width(task))
+    budget = Budget(width=cfg.width, keep=cfg.keep, allocation=cfg.allocation, round_to=cfg.round_to)
+    check_out(cfg)
     check_budget(task, budget)
     split_iters(task.retrain_iters, cfg.steps)  # every phase gets at least one iteration
     prepare_out(cfg)  # nothing is written before every check has passed
@@ -395,6 +424,7 @@ def run(cfg: RunConfig) -> dict:
         "dense_dir": "dense" if cfg.dense_checkpoint is None else str(Path(cfg.dense_checkpoint).resolve()),
         "device": str(next(dense[next(iter(dense))].parameters()).device),
         "headline": task.headline,
+        "higher_is_better": task.higher_is_better,
         "prune_seconds": prune_seconds,
         "dense": summarise(dense, dense_eval, dense_sec),
         "pruned_before_retrain": pruned_at_cut.metrics,
@@ -407,10 +437,10 @@ def run(cfg: RunConfig) -> dict:
         "params": report["pruned"]["params"] / report["dense"]["params"],
         "sec_per_iter": timing["ratio"],
     }
-    if "render_seconds" in dense_eval.metrics:
-        report["ratios"]["render_seconds"] = (
-            pruned_eval.metrics["render_seconds"] / dense_eval.metrics["render_seconds"]
-        )
+    for metric in task.ratios:  # what the target measures in its evaluation (render time)
+        report["ratios"][metric] = pruned_eval.metrics[metric] / dense_eval.metrics[metric]
+    if "inference_ratio" in timing:
+        report["ratios"]["inference_seconds"] = timing["inference_ratio"]
     report["dense"]["size_on_disk_mb"] = disk_mb(dense_dir, dense)
     report["pruned"]["size_on_disk_mb"] = disk_mb(cfg.out / "pruned", pruned)
     if cfg.quantize is not None:

@@ -55,7 +55,7 @@ def refit(dense: nn.Module, pruned: nn.Module, plan: Plan, calibration, ridge: f
         y = targets[d_mods[name]].double()
         if name in rows:
             lp = rows[name]
-            y = y[:, lp.kept]  # scales live in the consumers' columns, which are refitted too
+            y = y[..., lp.kept]  # scales live in the consumers' columns, which are refitted too
         x = x.reshape(-1, x.shape[-1])
         y = y.reshape(-1, y.shape[-1])
         a = torch.cat([x, torch.ones_like(x[:, :1])], dim=1) if layer.bias is not None else x

@@ -59,9 +59,13 @@ def write_report(out: Path, report: dict) -> None:
         ),
         "\nBefore retraining, the pruned model scored: "
         f"{_fmt({k: v for k, v in report['pruned_before_retrain'].items() if k != 'views'})}.\n",
+        "\nPruned ÷ dense, timed interleaved in this run: "
+        f"{_fmt({k: round(v, 3) for k, v in report['ratios'].items()})}.\n",
     ]
     if dense.get("views"):
         md.append(f"\nScored on {len(dense['views'])} test views: {', '.join(map(str, dense['views']))}.\n")
     if report.get("files"):
         md.append("\n" + "\n".join(f"![{f}]({f})" for f in report["files"] if f.endswith(".png")) + "\n")
+        for f in (f for f in report["files"] if f.endswith(".txt")):  # text samples, shown as written
+            md.append(f"\n`{f}`:\n\n```text\n{(out / f).read_text(encoding='utf-8').strip()}\n```\n")
     write_text(out / "report.md", "".join(md))

@@ -187,6 +187,21 @@ def _collapse_text(group: list[dict], stage: str = "pruned") -> str:
     return f"{len(collapsed_seeds(group, stage=stage))}/{evaluated}"
 
 
+def direction(rows: list[dict]) -> bool:
+    """True when the sweep's headline is better higher (PSNR, accuracy), False for a loss; rows made before
+    targets declared it were all higher-is-better."""
+    return bool(rows[0].get("higher_is_better", True))
+
+
+def better(a: float, b: float, higher: bool) -> bool:
+    """Whether score ``a`` is better than ``b`` in the headline's direction."""
+    return a > b if higher else a < b
+
+
+def _word(higher: bool) -> str:
+    return "higher is better" if higher else "lower is better"
+
+
 def _paired(a: dict[int, float], b: dict[int, float]) -> Interval:
     return paired_ci(a[s] - b[s] for s in sorted(a) if s in b)
 
@@ -201,15 +216,17 @@ class Comparison:
     b: str
     test: Interval
     val: Interval
-    wins: str  # on how many common seeds a scored higher (test views)
+    wins: str  # on how many common seeds a scored better, in the headline's direction (test views)
     cut: Interval  # right after surgery, on the seeds both were evaluated there (n = 0 if none)
 
 
-def _versus(budget: str, mode: str, a: str, b: str, group: list[dict], other: list[dict], h: str) -> Comparison:
+def _versus(
+    budget: str, mode: str, a: str, b: str, group: list[dict], other: list[dict], h: str, higher: bool = True
+) -> Comparison:
     """``group`` (strategy ``a``) − ``other`` (strategy ``b``), paired by seed."""
     at, bt = _by_seed(group, h), _by_seed(other, h)
     test = _paired(at, bt)
-    wins = f"{sum(at[s] > bt[s] for s in at if s in bt)}/{test.n}"
+    wins = f"{sum(better(at[s], bt[s], higher) for s in at if s in bt)}/{test.n}"
     val = _paired(_by_seed(group, h, _val), _by_seed(other, h, _val))
     stage = "pruned_before_retrain"
     cut = _paired(_by_seed(group, h, stage=stage), _by_seed(other, h, stage=stage))
@@ -220,7 +237,7 @@ def comparisons(rows: list[dict], reference: str = REFERENCE) -> list[Comparison
     """Every strategy against the uniform-random baseline, each coreset against top-k of its scorer and
     each other scorer against the ``reference`` scorer with its selector, within each budget and retrain
     mode, on test and (where scored) validation views."""
-    h = rows[0]["headline"]
+    h, higher = rows[0]["headline"], direction(rows)
     by = groups(rows)
     found = []
     for (budget, mode, name), group in sorted(by.items()):
@@ -235,7 +252,7 @@ def comparisons(rows: list[dict], reference: str = REFERENCE) -> list[Comparison
         for rival in rivals:
             other = by.get((budget, mode, rival))
             if other is not None:
-                found.append(_versus(budget, mode, name, rival, group, other, h))
+                found.append(_versus(budget, mode, name, rival, group, other, h, higher))
     return found
 
 
@@ -258,9 +275,9 @@ def compare(a: Path, b: Path, strategy: str | None = None, versus: str | None = 
     h = rows_a[0]["headline"]
     if rows_b[0]["headline"] != h:
         raise BadInput(f"the sweeps score different things: {h} and {rows_b[0]['headline']}")
-    by_b = groups(rows_b)
+    by_b, higher = groups(rows_b), direction(rows_a)
     found = [
-        _versus(budget, mode, name, versus or name, group, by_b[(budget, mode, versus or name)], h)
+        _versus(budget, mode, name, versus or name, group, by_b[(budget, mode, versus or name)], h, higher)
         for (budget, mode, name), group in sorted(groups(rows_a).items())
         if strategy in (None, name) and (budget, mode, versus or name) in by_b
     ]
@@ -272,7 +289,8 @@ def compare(a: Path, b: Path, strategy: str | None = None, versus: str | None = 
         return name if same else f"{name} ({Path(folder).name})"
 
     md = (
-        f"# A − B, {h}\n\nA from `{a}`, B from `{b}`. Paired by seed: mean [{LEVEL:.0%} paired-t CI], * where "
+        f"# A − B, {h} ({_word(higher)})\n\nA from `{a}`, B from `{b}`. Paired by seed: mean "
+        f"[{LEVEL:.0%} paired-t CI], * where "
         "the interval excludes zero; test views unless marked val. At the cut: right after surgery, before "
         "retraining, on the seeds both were evaluated there.\n\n"
     )
@@ -281,7 +299,7 @@ def compare(a: Path, b: Path, strategy: str | None = None, versus: str | None = 
         for c in found
     ]
     return md + markdown_table(
-        ["budget", "retrain", "A", "B", "A − B", "A − B (val)", "at the cut", "seeds", "A wins"], table
+        ["budget", "retrain", "A", "B", "A − B", "A − B (val)", "at the cut", "seeds", "A better"], table
     )
 
 
@@ -348,7 +366,7 @@ def write_results(out: Path, rows: list[dict], reference: str = REFERENCE) -> No
     if views:
         md.append(views)
     if any(equal.values()):
-        md.append(_summary(by, deltas, h))
+        md.append(_summary(by, deltas, h, direction(rows)))
     md.append(f"\n## Every setting\n\n{_settings_table(rows, by, deltas, longer, equal, equal_val)}")
     if not longer:
         md.append("\nNo equal-budget dense model in this folder: the paired Δ columns are empty.\n")
@@ -363,10 +381,12 @@ def write_results(out: Path, rows: list[dict], reference: str = REFERENCE) -> No
     found = comparisons(rows, reference)
     if found:
         val = [[c.val.text(3)] if any(x.val.n for x in found) else [] for c in found]
-        md.append(f"\n## Strategies compared on the same seeds (A − B, {h}, mean [95 % CI])\n\n")
+        md.append(
+            f"\n## Strategies compared on the same seeds (A − B, {h}, {_word(direction(rows))}, mean [95 % CI])\n\n"
+        )
         md.append(
             markdown_table(
-                ["budget", "retrain", "A", "B", "A − B", *(["A − B (val)"] if val[0] else []), "seeds", "A wins"],
+                ["budget", "retrain", "A", "B", "A − B", *(["A − B (val)"] if val[0] else []), "seeds", "A better"],
                 [[c.budget, c.mode, c.a, c.b, c.test.text(3), *v, c.test.n, c.wins] for c, v in zip(found, val)],
             )
         )
@@ -483,9 +503,10 @@ def _trend_plot(out: Path, lengths: list[int], found: dict[tuple, list[Interval]
     plt.close(fig)
 
 
-def _summary(by: dict, deltas: dict[tuple, Interval], h: str) -> str:
+def _summary(by: dict, deltas: dict[tuple, Interval], h: str, higher: bool = True) -> str:
     """One line per budget and retrain mode, one column per strategy: the paired Δ (test views), with the
-    runs that collapsed (counted at the floor) named beside it."""
+    runs that collapsed (counted at the floor) named beside it, and the strategy with the best mean Δ in
+    the headline's direction (the interval says whether it is apart from the next)."""
     names = sorted({name for _, _, name in by})
     lines = sorted({(budget, mode) for budget, mode, _ in by})
     table = []
@@ -501,10 +522,14 @@ def _summary(by: dict, deltas: dict[tuple, Interval], h: str) -> str:
             text = "no pair" if not ci.n else _with_n(ci)
             cells.append(text + (f"; **{len(bad)}/{len(group)} collapsed**" if bad else ""))
         ratio = _ratio_text([r for (b, m, _), g in by.items() if (b, m) == (budget, mode) for r in g])
-        table.append([budget, mode, *cells, ratio])
+        paired = {
+            n: deltas[(budget, mode, n)].mean for n in names if (budget, mode, n) in by and deltas[(budget, mode, n)].n
+        }
+        best = (max if higher else min)(paired, key=paired.get) if paired else ""
+        table.append([budget, mode, *cells, best, ratio])
     return (
-        f"## Summary: Δ{h} vs the equal-budget dense model (test views, mean [95 % CI], n seeds)\n\n"
-        + markdown_table(["budget", "retrain", *names, "step ÷ dense (range over cells)"], table)
+        f"## Summary: Δ{h} vs the equal-budget dense model ({_word(higher)}; test views, mean [95 % CI], n seeds)"
+        "\n\n" + markdown_table(["budget", "retrain", *names, "best mean Δ", "step ÷ dense (range over cells)"], table)
     )
 
 
@@ -730,9 +755,10 @@ def plots(out: Path, rows: list[dict], equal: dict[str, dict[int, float]]) -> No
             ys = [_median([r["pruned"]["sec_per_iter"] for r in points[x]]) for x in xs]
             ax.plot(xs, ys, "o-", label=f"{name} ({mode})")
 
-    figure(f"{h}_vs_params.png", f"{h} (mean ± std over seeds; ★ dense)", quality)
+    word = _word(direction(rows))
+    figure(f"{h}_vs_params.png", f"{h}, {word} (mean ± std over seeds; ★ dense)", quality)
     if any(equal.values()):
-        figure("delta_vs_params.png", f"Δ{h} vs equal-budget dense (95 % CI)", delta)
+        figure("delta_vs_params.png", f"Δ{h} vs equal-budget dense, {word} (95 % CI)", delta)
     figure("time_vs_params.png", "s / training iteration (median; ★ dense)", timing)
     _render_grid(out, rows, plt)
     _cut_plot(out, rows, plt)

@@ -261,6 +261,7 @@ def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
         "distill": cfg.options.distill,
         **({"steps": cfg.steps, "schedule": cfg.schedule, "retrain_phases": phases} if cfg.steps > 1 else {}),
         "headline": task.headline,
+        "higher_is_better": task.higher_is_better,
         "prune_seconds": seconds,
         "dense": prepared["dense"],
         "pruned_before_retrain": at_cut,

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from torch import nn
 
+from prunekit.calibration import Loss
 from prunekit.errors import BadInput
 from prunekit.training import TrainStats
 
@@ -57,10 +58,42 @@ class Evaluation:
     outputs: object = None  # what the target renders or plots from (images, predictions)
 
 
-class Task(Protocol):
-    """One configured run of a target: data loaded, models defined, hyper-parameters fixed."""
+class TaskBase:
+    """A Task's optional capabilities and their defaults: a task subclasses this and overrides what applies.
 
-    headline: str  # the metric that sums up quality ("psnr", "accuracy")
+    The core reads these and nothing else, so a target never needs the core to know its name.
+    """
+
+    higher_is_better: bool = True  # direction of the headline: False for a loss (win counts, Δ signs, "best")
+    ratios: tuple[str, ...] = ()  # metrics of ``evaluate`` whose pruned ÷ dense ratio the report shows
+    timed_inference: bool = False  # True: ``infer`` is timed beside the training steps, pruned against dense
+
+    def prunable(self, name: str) -> list[str] | None:
+        """Names of model ``name``'s linear layers that may lose output neurons (None: every layer the
+        graph can prune). A transformer names its feed-forward up-projections."""
+        return None
+
+    def calibration_loss(self, name: str) -> Loss | None:
+        """``loss(outputs, inputs) -> scalar`` on calibration inputs that gradient-based scorers (Taylor,
+        Hessian) differentiate; None: the output energy 0.5·||f(x)||², a label-free stand-in."""
+        return None
+
+    def dynamic_axes(self, name: str) -> tuple[dict[int, str], ...] | None:
+        """Per input of model ``name``, the axes an export leaves dynamic, by name (None: the batch axis
+        alone). A sequence model adds its length: ``({0: "batch", 1: "sequence"},)``."""
+        return None
+
+    def infer(self, models: dict[str, nn.Module]) -> None:
+        """One fixed unit of inference work (a batch of generated text), timed when ``timed_inference``."""
+        raise NotImplementedError
+
+
+class Task(Protocol):
+    """One configured run of a target: data loaded, models defined, hyper-parameters fixed. Optional
+    capabilities, with their defaults, are those of :class:`TaskBase`."""
+
+    headline: str  # the metric that sums up quality ("psnr", "accuracy", "val_loss")
+    higher_is_better: bool
     iters: int  # training steps of the dense model
     retrain_iters: int  # training steps of the pruned model (fine-tuning or from scratch)
 
@@ -113,14 +146,8 @@ class Target(Protocol):
     description: str
     presets: dict[str, Preset]
     options: type  # optional: a dataclass of the target's own -O KEY=VALUE options, with their defaults
-    default_budget: dict  # optional: {"width": N} or {"keep": F} when the user gives neither
 
     def setup(self, options: RunOptions) -> Task: ...
-
-
-def default_budget(target) -> dict:
-    """The budget ``target`` prunes to when none is asked for: its own, else half the parameters."""
-    return dict(getattr(target, "default_budget", None) or {"keep": 0.5})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -132,11 +132,24 @@ def train(
     checkpoint_every: int = 500,
     label: str = "training",
     warmup: int = WARMUP_STEPS,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    clip: float | None = None,
 ) -> TrainStats:
-    """Adam on every parameter of ``models`` for ``iters`` steps. Seconds per step exclude ``warmup`` steps."""
+    """Adam on every parameter of ``models`` for ``iters`` steps. Seconds per step exclude ``warmup`` steps.
+
+    ``weight_decay`` > 0 makes it AdamW, decaying matrices only (as nanoGPT does: not biases, norms);
+    ``clip`` caps the gradients' global norm."""
     params = [p for m in models.values() for p in m.parameters()]
     device = params[0].device
-    opt = torch.optim.Adam(params, lr=lr_at(0))
+    if weight_decay > 0:
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        opt = torch.optim.AdamW(groups, lr=lr_at(0), betas=betas)
+    else:
+        opt = torch.optim.Adam(params, lr=lr_at(0), betas=betas)
     start = 0
     if resume and state_path is not None and state_path.exists():
         start = _load_state(state_path, models, opt)
@@ -162,6 +175,8 @@ def train(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 average_gradients(params)  # several processes (torchrun): each held a share of the batch
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, clip)
                 opt.step()
                 if state_path is not None and (step + 1) % checkpoint_every == 0 and step + 1 < iters:
                     _save_state(state_path, models, opt, step + 1)

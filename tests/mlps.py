@@ -60,3 +60,24 @@ class ResidualMLP(nn.Module):
         for up, down in zip(self.up, self.down):
             h = h + down(up(h).relu())
         return self.head(h)
+
+
+class ThreeUnits(nn.Module):
+    """2 → 3 (ReLU) → 2, with weights small enough to score by hand (see :func:`three_unit_layer`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2, 3, bias=False)
+        self.proj = nn.Linear(3, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+            self.proj.weight.copy_(torch.tensor([[1.0, 2.0, 0.5], [-1.0, 0.0, 0.5]]))
+            self.proj.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(torch.relu(self.fc(x)))
+
+
+def three_unit_layer() -> tuple[nn.Module, torch.Tensor]:
+    """The model and three calibration rows whose hidden activations are [1, 0, 1], [0, 2, 2], [3, 1, 4]."""
+    return ThreeUnits(), torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]])

@@ -118,3 +118,21 @@ def test_refit_reduces_the_output_error():
     plain = prunekit.prune(m, (X, D), selector="coreset", width=32, calibration=calib)
     refit = prunekit.prune(m, (X, D), selector="coreset", width=32, calibration=calib, refit=True)
     assert output_error(m, refit, held_out) < 0.7 * output_error(m, plain, held_out)
+
+
+def test_gradient_scorers_differentiate_the_loss_they_are_given():
+    """|a · dL/da| averaged over rows, with L = sum of the outputs: dL/da_j = Σ_i W_proj[i, j] = 0, 2, 1
+    for W_proj = [[1, 2, .5], [-1, 0, .5]]; activations [1, 0, 1], [0, 2, 2], [3, 1, 4] → 0, 2, 7/3."""
+    from mlps import three_unit_layer
+
+    class Gradient:
+        name, needs_calibration, needs_gradients = "a_grad", True, True
+
+        def score(self, layer, calibration=None):
+            return (calibration.activations * calibration.gradients).abs().mean(0)
+
+    model, x = three_unit_layer()
+    plan = prunekit.plan(model, (x,), scorer=Gradient(), selector="topk", width=2, loss=lambda out, inputs: out.sum())
+    assert plan.layers["fc"].scores == pytest.approx([0.0, 2.0, 7 / 3])
+    energy = prunekit.plan(model, (x,), scorer=Gradient(), selector="topk", width=2)  # the default loss differs
+    assert energy.layers["fc"].scores != pytest.approx([0.0, 2.0, 7 / 3])

@@ -132,12 +132,16 @@ def test_a_plugin_adds_a_command_and_a_broken_one_does_not_break_the_cli(tmp_pat
     assert "render" not in prunekit("--help", env={**env, "PRUNEKIT_LOAD_PLUGINS": "0"}).stdout
 
 
-def test_a_target_declares_its_default_budget_or_gets_half_the_parameters():
+def test_the_default_budget_is_half_the_widest_prunable_layer_of_the_model_built():
     from prunekit import plugins
-    from prunekit.target import default_budget
+    from prunekit.pipeline import default_width
+    from prunekit.target import RunOptions
 
-    assert default_budget(plugins.get_target("nerf")) == {"width": 128}
-    assert default_budget(object()) == {"keep": 0.5}
+    digits = plugins.get_target("digits").setup(RunOptions(preset="smoke"))
+    assert default_width(digits) == 128  # 64 → 256 → 256 → 10: half of 256
+    # the NeRF hash-grid field's widest layer is 64 wide (the vanilla field's 256): its default follows it
+    hashgrid = plugins.get_target("nerf").setup(RunOptions(preset="smoke", target_options={"field": "hashgrid"}))
+    assert default_width(hashgrid) == 32
 
 
 TOY = '''
@@ -189,7 +193,6 @@ class ToyTarget:
     description = "sin(slope * sum(x)) regression"
     presets = PRESETS
     options = ToyOptions
-    default_budget = {"width": 16}
 
     def setup(self, options):
         return ToyTask(options)

@@ -14,7 +14,7 @@ from prunekit.files import write_json
 from prunekit.pipeline import time_steps
 from prunekit.study import write_results
 from prunekit.sweep import SweepConfig, run_sweep
-from prunekit.target import RunOptions
+from prunekit.target import RunOptions, TaskBase
 
 
 def test_the_reference_is_retrained_as_the_pruned_models_are_counted_by_the_optimizer(tmp_path):
@@ -62,7 +62,7 @@ def test_the_reference_is_retrained_as_the_pruned_models_are_counted_by_the_opti
     assert timing["steps"] == 3 and len(timing["block_ratios"]) == 3
 
 
-class _Clock:
+class _Clock(TaskBase):
     """A task whose steps take a set time: dense 1 s, pruned 0.5, 0.5 and 0.8 s in its three blocks (the
     last as if another job had shared the machine)."""
 
@@ -216,3 +216,35 @@ def test_target_options_are_checked_before_any_work(tmp_path):
         "the digits target has no such option (its options: none)",
     )
     assert not (out / "dense").exists()
+
+
+def test_a_lower_is_better_headline_is_counted_and_ranked_in_its_direction(tmp_path):
+    """A loss headline (lower is better). References 1.50, 1.60, 1.70. Top-k 1.55, 1.66, 1.75 (Δ +0.05,
+    +0.06, +0.05); the coreset 1.52, 1.61, 1.72 (Δ +0.02, +0.01, +0.02): the coreset is better on 3/3 seeds
+    and has the best mean Δ (+0.017, not top-k's +0.053)."""
+    from test_sweep import _cell as plain
+
+    (tmp_path / "cells").mkdir()
+    for seed in range(3):
+        write_json(
+            tmp_path / "cells" / f"dense-seed{seed}-finetune5.json",
+            {"seed": seed, "retrain": "finetune", "retrain_iters": 5, "iters": 10, "loss": 1.5 + seed / 10},
+        )
+    rows = []
+    for selector, losses in (("topk", (1.55, 1.66, 1.75)), ("coreset", (1.52, 1.61, 1.72))):
+        for seed, loss in enumerate(losses):
+            row = plain(seed, "w_out", selector, 0.0)
+            row["headline"], row["higher_is_better"] = "loss", False
+            row["pruned"] = {**row["pruned"], "loss": loss}
+            row["dense"] = {**row["dense"], "loss": 1.45}
+            rows.append(row)
+    write_results(tmp_path, rows)
+    md = (tmp_path / "results.md").read_text()
+    summary = next(line for line in md.splitlines() if line.startswith("| width 8 | finetune |"))
+    cells = [c.strip() for c in summary.strip("|").split("|")]
+    assert cells[-2] == "w_out/coreset"  # the best mean Δ of a loss is the lowest
+    assert "lower is better" in md
+    versus = next(
+        line for line in md.splitlines() if line.startswith("| width 8 | finetune | w_out/coreset | w_out/topk |")
+    )
+    assert versus.strip(" |").endswith("3/3")  # better on every seed: lower loss

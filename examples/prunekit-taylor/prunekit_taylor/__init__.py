@@ -7,7 +7,7 @@ scorers that set ``needs_gradients``; the loss is the output energy 0.5·||f(x)|
 
 import torch
 
-from prunekit.hookspecs import hookimpl
+from prunekit.plugin import hookimpl
 
 
 class Taylor:

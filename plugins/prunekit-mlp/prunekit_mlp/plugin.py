@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from prunekit.hookspecs import hookimpl
-from prunekit.target import RunOptions
+from prunekit.plugin import RunOptions, hookimpl
 from prunekit_mlp.tasks import PRESETS, DigitsTask, PhotoTask
 
 
@@ -11,7 +10,6 @@ class DigitsTarget:
     name = "digits"
     description = "MLP classifier on scikit-learn's handwritten digits (1,797 real 8x8 images, no download)"
     presets = PRESETS
-    default_budget = {"width": 128}  # half of the 256-wide hidden layers
 
     def setup(self, options: RunOptions):
         return DigitsTask(options)
@@ -21,7 +19,6 @@ class PhotoTarget:
     name = "photo"
     description = "coordinate MLP fitting scikit-image's astronaut photograph (regression, PSNR)"
     presets = PRESETS
-    default_budget = {"width": 128}  # half of the 256-wide hidden layers
 
     def setup(self, options: RunOptions):
         return PhotoTask(options)

@@ -12,11 +12,21 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from prunekit import training
-from prunekit.errors import BadInput
-from prunekit.files import atomic_write
-from prunekit.runtime import resolve_device, share
-from prunekit.target import Evaluation, Preset, RunOptions, iterations
+from prunekit.plugin import (
+    BadInput,
+    Evaluation,
+    Preset,
+    RunOptions,
+    TaskBase,
+    TrainStats,
+    atomic_write,
+    batch_seed,
+    cosine,
+    iterations,
+    resolve_device,
+    share,
+    train,
+)
 from prunekit_mlp.models import MLP
 
 
@@ -33,7 +43,7 @@ PRESETS = {
 }
 
 
-class ArrayTask:
+class ArrayTask(TaskBase):
     """Mini-batch Adam on (x, y) tensors; subclasses say what the data, model, loss and metric are."""
 
     headline = "accuracy"
@@ -68,12 +78,12 @@ class ArrayTask:
 
     def train(
         self, models, iters, state_path: Path | None, resume: bool, label: str, teacher=None, phase: str = "dense"
-    ) -> training.TrainStats:
+    ) -> TrainStats:
         """Cosine learning rate over each call, so every phase already has a schedule of its own."""
         (model,) = models.values()
 
         def loss_at(step: int) -> torch.Tensor:
-            g = torch.Generator(device=self.device).manual_seed(training.batch_seed(self.seed, step, phase))
+            g = torch.Generator(device=self.device).manual_seed(batch_seed(self.seed, step, phase))
             idx = torch.randint(0, len(self.x_train), (self.p.batch,), device=self.device, generator=g)
             idx = idx[share(len(idx))]  # under torchrun, this process's share of the batch
             x = self.x_train[idx]
@@ -85,11 +95,11 @@ class ArrayTask:
                 soft = next(iter(teacher.values()))(x)
             return (1 - self.distill) * loss + self.distill * self.distillation(out, soft)
 
-        return training.train(
+        return train(
             models,
             loss_at,
             iters,
-            training.cosine(self.p.lr, iters, final=0.0),
+            cosine(self.p.lr, iters, final=0.0),
             state_path,
             resume,
             checkpoint_every=max(10, min(500, iters // 10)),

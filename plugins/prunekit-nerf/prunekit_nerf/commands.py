@@ -9,10 +9,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from prunekit.commands import DATA, RUN_DIR
-from prunekit.errors import BadInput
-from prunekit.files import read_json
-from prunekit.progress import out_console
+from prunekit.plugin import DATA, RUN_DIR, BadInput, out_console, read_json
 
 
 def refuse_other_targets(run_dir: Path, what: str) -> None:
@@ -31,8 +28,7 @@ def render(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
 ) -> None:
     """Render a saved NeRF run's dense and pruned models side by side: the test views and a turntable video."""
-    from prunekit.pipeline import open_run
-    from prunekit.visuals import write_video
+    from prunekit.plugin import open_run, write_video
 
     if video not in ("gif", "mp4"):
         raise BadInput(f"--video must be gif or mp4, got {video!r}")
@@ -60,7 +56,7 @@ def view(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
 ) -> None:
     """Fly around a saved NeRF run in the browser: dense and pruned side by side (a wipe), any camera."""
-    from prunekit.pipeline import open_run
+    from prunekit.plugin import open_run
     from prunekit_nerf.viewer import Viewer, serve
 
     try:

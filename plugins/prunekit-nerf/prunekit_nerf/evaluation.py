@@ -9,9 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from prunekit.errors import BadInput
-from prunekit.progress import progress_bar
-from prunekit.target import Evaluation
+from prunekit.plugin import BadInput, Evaluation, progress_bar
 from prunekit_nerf.data import Split
 from prunekit_nerf.metrics import psnr, ssim
 from prunekit_nerf.rays import view_rays

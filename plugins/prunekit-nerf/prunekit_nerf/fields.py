@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from prunekit.errors import BadInput
+from prunekit.plugin import BadInput
 from prunekit_nerf.data import Scene
 from prunekit_nerf.field import NeRFField
 from prunekit_nerf.hashgrid import HashGridField

@@ -8,8 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from prunekit.files import atomic_write
-from prunekit.target import Evaluation
+from prunekit.plugin import Evaluation, atomic_write
 from prunekit_nerf.rays import orbit
 
 

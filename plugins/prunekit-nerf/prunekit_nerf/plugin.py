@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from prunekit.hookspecs import hookimpl
-from prunekit.target import RunOptions
+from prunekit.plugin import RunOptions, hookimpl
 from prunekit_nerf.presets import PRESETS, NerfOptions
 
 
@@ -12,7 +11,6 @@ class NerfTarget:
     description = "vanilla NeRF (coarse + fine 8x256 MLPs) on Blender, instant-ngp, LLFF or a built-in scene"
     presets = PRESETS
     options = NerfOptions
-    default_budget = {"width": 128}  # half the vanilla MLP's 256: the demo's cut
 
     def setup(self, options: RunOptions):
         from prunekit_nerf.task import NerfTask  # heavy imports only when the target is used

@@ -5,7 +5,7 @@ configuration of the paper (nerf-pytorch's Blender settings, 100k iterations), e
 
 from dataclasses import dataclass, replace
 
-from prunekit.target import Preset
+from prunekit.plugin import Preset
 
 
 @dataclass

@@ -8,9 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunekit.errors import BadInput
-from prunekit.runtime import resolve_device
-from prunekit.target import RunOptions, iterations, parse_options
+from prunekit.plugin import BadInput, RunOptions, TaskBase, iterations, parse_options, resolve_device
 from prunekit_nerf.data import load_scene
 from prunekit_nerf.evaluation import Evaluator, spread
 from prunekit_nerf.fields import field_spec
@@ -22,8 +20,9 @@ from prunekit_nerf.sampling import stratified
 from prunekit_nerf.train import Trainer, bf16_supported, centre_pixels, split_rays
 
 
-class NerfTask(Trainer, Evaluator, Outputs):
+class NerfTask(Trainer, Evaluator, Outputs, TaskBase):
     headline = "psnr"
+    ratios = ("render_seconds",)
 
     def __init__(self, options: RunOptions) -> None:
         self.p = PRESETS[options.preset]

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import torch
 
-from prunekit import training
-from prunekit.runtime import share
+from prunekit.plugin import TrainStats, batch_seed, cosine, share, train
 from prunekit_nerf.data import Scene, Split
 from prunekit_nerf.rays import view_rays
 from prunekit_nerf.render import alphas, query, render_rays
@@ -46,7 +45,7 @@ class Trainer:
     def _batch(self, step: int, phase: str) -> tuple[torch.Tensor, torch.Generator]:
         """Ray indices of one step, seeded by (seed, phase, step). Training from scratch (the dense model,
         ``--retrain scratch``) starts on the central crop of the images; fine-tuning never does."""
-        g = torch.Generator(device=self.device).manual_seed(training.batch_seed(self.seed, step, phase))
+        g = torch.Generator(device=self.device).manual_seed(batch_seed(self.seed, step, phase))
         if phase != "finetune" and step < self.precrop:
             pick = torch.randint(0, len(self.crop), (self.p.batch,), device=self.device, generator=g)
             return self.crop[pick], g
@@ -61,7 +60,7 @@ class Trainer:
         label: str,
         teacher=None,
         phase: str = "dense",
-    ) -> training.TrainStats:
+    ) -> TrainStats:
         def loss_at(step: int) -> torch.Tensor:
             idx, g = self._batch(step, phase)
             rows = share(len(idx))  # under torchrun, this process's rays of the step's batch
@@ -77,7 +76,7 @@ class Trainer:
             matched = self._distillation(teacher, out["samples"], o, d, v)
             return (1 - self.distill) * photometric + self.distill * matched
 
-        return training.train(
+        return train(
             models,
             loss_at,
             iters,
@@ -97,9 +96,9 @@ class Trainer:
         if self.finetune_schedule != "cosine":
             return preset
         if phase == "finetune":
-            return training.cosine(lr, iters)
+            return cosine(lr, iters)
         if phase == "dense" and iters > self.iters:
-            tail = training.cosine(preset(self.iters), iters - self.iters)
+            tail = cosine(preset(self.iters), iters - self.iters)
             return lambda s: preset(s) if s < self.iters else tail(s - self.iters)
         return preset
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prunekit.budget import count_params
-from prunekit.progress import out_console
+from prunekit.plugin import count_params, out_console
 
 REST = 0.3  # seconds the camera must rest before the refined frame
 BLOCK = 2048  # rays per forward pass: the granularity at which a stale frame is dropped
@@ -331,7 +330,7 @@ def serve(viewer: Viewer, host: str, port: int, ready) -> None:
     server = viser.ViserServer(host=host, port=port, verbose=False)
     if server.get_port() != port:  # viser moves to the next free port; the user asked for this one
         server.stop()
-        from prunekit.errors import BadInput
+        from prunekit.plugin import BadInput
 
         raise BadInput(f"port {port} on {host} is in use (choose another with --port)")
     train, test = viewer.train, viewer.test

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prunekit.errors import BadInput
+from prunekit.plugin import BadInput
 from prunekit_nerf.data import blender, llff, procedural, transforms
 from prunekit_nerf.data.scene import Scene, Split
 

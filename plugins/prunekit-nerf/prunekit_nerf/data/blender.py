@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from prunekit.errors import BadInput
+from prunekit.plugin import BadInput
 from prunekit_nerf.data.images import read_images, resolve
 from prunekit_nerf.data.scene import Scene, Split, pose_matrix
 

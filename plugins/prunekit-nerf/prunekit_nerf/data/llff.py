@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prunekit.errors import BadInput
+from prunekit.plugin import BadInput
 from prunekit_nerf.data.images import EXTENSIONS, read_images
 from prunekit_nerf.data.scene import Scene, Split
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from prunekit.errors import BadInput
+from prunekit.plugin import BadInput
 
 
 @dataclass
