@@ -311,7 +311,13 @@ def prune_steps(
     current, composed = model, None
     for step, counts in enumerate(widths, 1):
         current = _cut_once(
-            current, example_inputs, calibration, refit, list(final.layers), seed=seed + step - 1, counts=counts,
+            current,
+            example_inputs,
+            calibration,
+            refit,
+            list(final.layers),
+            seed=seed + step - 1,
+            counts=counts,
             **plan_args,
         )
         composed = current.prunekit_plan if composed is None else compose(composed, current.prunekit_plan)

@@ -39,6 +39,9 @@ class Budget:
             raise BadInput(f"--keep must be in (0, 1], got {self.keep}")
         if self.round_to < 1:
             raise BadInput(f"--round-to must be a positive integer, got {self.round_to}")
+        if self.width is not None and self.round_to > self.width:
+            asked = f"--round-to {self.round_to} is larger than --width {self.width}"
+            raise BadInput(f"{asked}: every width would become {self.round_to}")
 
     def as_dict(self) -> dict:
         size = {"width": self.width} if self.width is not None else {"keep": self.keep}

@@ -288,6 +288,9 @@ def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = Fal
             raise CheckpointError(
                 f"{path}: tensor {name} has shape {list(tensor.shape)}, its description says {shapes.get(name)}"
             )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            bad = "NaN" if torch.isnan(tensor).any() else "Inf"
+            raise CheckpointError(f"{path}: tensor {name} holds {bad}; the file is damaged or training diverged")
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
@@ -301,8 +304,8 @@ def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = Fal
 
 
 def summary(path: Path | str) -> dict:
-    """What a saved model is, from its description and the weights file's header (nothing imported, built
-    or loaded): class, parameters, layer widths, plan."""
+    """What a saved model is, from its description and the weights file (nothing imported or built): class,
+    parameters, layer widths, plan, and a check that the shapes are the config's and every value finite."""
     description = read_description(path)
     shapes = description["shapes"]
     _check_file(weights_path(path), shapes)
@@ -336,4 +339,17 @@ def _check_summary(description: dict, path: Path) -> list[str] | str:
         problems = mismatches(built_shapes, description["shapes"], _plan(description, path))
     except CheckpointError as exc:
         return [str(exc)]
-    return problems or "ok"
+    return problems or _non_finite(path) or "ok"
+
+
+def _non_finite(path: Path) -> list[str]:
+    """The stored tensors that hold NaN or Inf (read one at a time: a damaged file says so, not "ok")."""
+    from safetensors import safe_open
+
+    found = []
+    with safe_open(str(path), framework="pt") as f:
+        for name in f.keys():
+            t = f.get_tensor(name)
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                found.append(f"tensor {name} holds {'NaN' if torch.isnan(t).any() else 'Inf'}")
+    return found

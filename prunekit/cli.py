@@ -42,7 +42,10 @@ plugins.registry().add_commands(app)  # after the core's: a plug-in cannot repla
 def entry() -> None:
     """Console-script entry point: one line on stderr and a non-zero exit for any PrunekitError."""
     keep_large_allocations()
-    signal.signal(signal.SIGTERM, _stop)  # what schedulers and `docker stop` send: handled as Ctrl-C is
+    # Ctrl-C raises KeyboardInterrupt even when the launcher ignored SIGINT (a script's background job
+    # inherits it ignored); SIGTERM, what schedulers and `docker stop` send, is handled as Ctrl-C is
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         init_distributed()  # under torchrun: join the process group (gloo on CPU, nccl on CUDA)
         app()  # click reports its own usage errors (exit 2)

@@ -412,9 +412,10 @@ def evaluate(
         from prunekit.deploy import engine_models
 
         int8 = backend.endswith("int8")
+        checkpoints = {"dense": run_dir / report.get("dense_dir", "dense"), "pruned": run_dir / "pruned"}
         for stage in stages:
             folder = run_dir / "export" / stage
-            stages[stage] = engine_models(folder, stages[stage], task, int8)
+            stages[stage] = engine_models(folder, stages[stage], task, int8, checkpoints[stage])
             sizes[stage] = sum(m.path.stat().st_size for m in stages[stage].values())
     metrics = {stage: task.evaluate(models, split=split).metrics for stage, models in stages.items()}
     for stage, size in sizes.items():
@@ -425,6 +426,9 @@ def evaluate(
     rows = [[stage, m[h], m.get("render_seconds", ""), m.get("collapsed", "")] for stage, m in metrics.items()]
     out_console.print(markdown_table(["", h, "s/view", "collapsed"], rows))
     out_console.print(f"written: {run_dir / name}")
+
+
+EXPORT_MARK = ".prunekit-export"  # marks a folder `prunekit export` wrote, which it may write again
 
 
 def export(
@@ -445,6 +449,13 @@ def export(
     out = run_dir / "export" if out is None else out
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} is an existing file; give a directory")
+    chosen = out != run_dir / "export"  # the run's own export folder is prunekit's
+    if chosen and out.is_dir() and any(out.iterdir()) and not (out / EXPORT_MARK).exists():
+        raise BadInput(
+            f"--out {out} is a non-empty folder that `prunekit export` did not write; choose a new or empty folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / EXPORT_MARK).write_text("written by prunekit export\n", encoding="utf-8")
     described = {"dense": run_dir / report.get("dense_dir", "dense"), "pruned": run_dir / "pruned"}
     rows = []
     for stage in ("dense", "pruned") if which == "both" else (which,):

@@ -285,10 +285,13 @@ def export_models(
     folder.mkdir(parents=True, exist_ok=True)
     records = {}
     for name, model in models.items():
+        weights = described / f"{name}.safetensors" if described else None
         inputs, axes = _as_tuple(task.example_inputs(name)), task.dynamic_axes(name)
         path = folder / f"{name}{FORMATS[fmt]}"
         shapes = [[None if a in ax else n for a, n in enumerate(t.shape)] for t, ax in zip(inputs, _axes(inputs, axes))]
         record = {"file": path.name, "format": fmt, "inputs": shapes}
+        if weights is not None and weights.is_file():  # ties the export to the checkpoint it came from
+            record["checkpoint"] = {"file": weights.name, "sha256": sha256(weights)}
         record["verified"] = export(model, inputs, path, axes=axes)
         record["sha256"] = sha256(path)
         if int8:
@@ -301,10 +304,14 @@ def export_models(
     return records
 
 
-def engine_models(folder: Path, models: dict[str, nn.Module], task, int8: bool = False) -> dict:
+def engine_models(
+    folder: Path, models: dict[str, nn.Module], task, int8: bool = False, checkpoints: Path | None = None
+) -> dict:
     """The exports in ``folder`` of ``models`` (NAME.onnx, or NAME.int8.onnx), each checked first against
-    the SHA-256 recorded at export and against its model's outputs, so a file changed since it was exported
-    is refused rather than evaluated."""
+    the SHA-256 recorded at export, then against the checkpoint it was exported from (``checkpoints``/
+    NAME.safetensors: an export of an earlier run in the same folder is refused, whatever its outputs),
+    then against its model's outputs, so a file changed since it was exported is refused rather than
+    evaluated."""
     from prunekit.files import read_json
 
     engines = {}
@@ -320,6 +327,14 @@ def engine_models(folder: Path, models: dict[str, nn.Module], task, int8: bool =
             record = record.get("int8") or {}
         if not isinstance(record, dict) or record.get("sha256") != sha256(path):
             raise ExportError(f"{path} is not the file `prunekit export` wrote (its SHA-256 differs); export again")
+        if checkpoints is not None:
+            weights = checkpoints / f"{name}.safetensors"
+            source = (described.get("export") or {}).get("checkpoint") or {}
+            if source.get("sha256") != sha256(weights):
+                raise ExportError(
+                    f"{path} was exported from another checkpoint than {weights} (a run replaced since, or an "
+                    "older export); run `prunekit export` again"
+                )
         precision = "int8" if int8 else "fp32"
         verify(path, model, task.example_inputs(name), precision, task.dynamic_axes(name))
         engines[name] = OnnxModule(path)

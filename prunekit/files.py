@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import math
 import os
@@ -12,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from prunekit.errors import CheckpointError, WriteError
+from prunekit.errors import BadInput, CheckpointError, WriteError
 
 
 def _umask() -> int:
@@ -90,3 +93,38 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+LOCK = ".lock"  # held by the process writing a run or sweep folder; the kernel drops it with the process
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path):
+    """Hold an exclusive lock on the folder ``out`` (created if need be) while this process writes there: a
+    second run or sweep into it stops at once instead of writing alongside."""
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / LOCK, "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise BadInput(
+                f"another prunekit process is writing to --out {out}; wait for it to finish or choose another --out"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def data_identity(path: Path | str | None) -> str | None:
+    """What a data path holds, as one digest of its files' relative names and sizes (a file: its name and
+    size): two spellings of the same data agree, other data in the same place does not. Cheap: no file
+    is read."""
+    if path is None:
+        return None
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(path) if f != path else f.name}\0{f.stat().st_size}\n".encode())
+    return h.hexdigest()[:16]

@@ -236,8 +236,11 @@ class ModelGraph:
             if layer is not None and wanted is not None:
                 others = [x.name for x in layer.members if x.name not in wanted]
                 if others:
-                    layer, why = None, f"its outputs are summed with those of {', '.join(others)} (a residual " \
-                        "stream), which must lose the same neurons: name them all as prunable, or none"
+                    layer, why = (
+                        None,
+                        f"its outputs are summed with those of {', '.join(others)} (a residual "
+                        "stream), which must lose the same neurons: name them all as prunable, or none",
+                    )
             if layer is None:
                 if wanted is not None:
                     raise BadInput(f"cannot prune {names[m]}: {why}")

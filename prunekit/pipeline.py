@@ -6,8 +6,10 @@ pipeline knows nothing of them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from prunekit import checkpoint, plugins
 from prunekit.api import prune_steps
 from prunekit.budget import Budget, allocate, count_params
 from prunekit.errors import BadInput, CheckpointError
-from prunekit.files import json_safe, read_json, write_json
+from prunekit.files import LOCK, data_identity, folder_lock, json_safe, read_json, write_json
 from prunekit.graph import ModelGraph
 from prunekit.progress import console
 from prunekit.quantize import check_mode, quantized_copy
@@ -73,6 +75,7 @@ def run_settings(cfg: RunConfig) -> dict:
         **({"steps": cfg.steps, "schedule": cfg.schedule} if cfg.steps > 1 else {}),
         "dense_checkpoint": None if cfg.dense_checkpoint is None else str(Path(cfg.dense_checkpoint).resolve()),
         "data": None if o.data is None else str(Path(o.data).resolve()),
+        "data_id": data_identity(o.data),
         "preset": o.preset,
         "iters": o.iters,
         "retrain_iters": o.retrain_iters,
@@ -90,7 +93,7 @@ def check_out(cfg: RunConfig) -> None:
     out = cfg.out
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} is an existing file; give a directory")
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir() or not any(p.name != LOCK for p in out.iterdir()):
         return
     if (out / "report.json").exists():
         if not cfg.force:
@@ -105,7 +108,7 @@ def check_out(cfg: RunConfig) -> None:
                 "(or pass --force to write into it anyway)"
             )
         return
-    if cfg.resume:
+    if cfg.resume and not cfg.force:  # --force replaces: settings that differ start over, never resume
         before, now = read_json(out / RUN_FILE, "run settings"), json_safe(run_settings(cfg))
         diff = [k for k in now if before.get(k) != now[k]]
         if diff:
@@ -118,11 +121,39 @@ def check_out(cfg: RunConfig) -> None:
         )
 
 
+def clear_run(out: Path) -> None:
+    """Remove what a run, an export and an evaluation wrote in ``out`` (checkpoints, reports, renders,
+    exports, eval-*.json), so that ``--force`` starts over: nothing of the replaced run is resumed,
+    exported or evaluated as the new one. Files prunekit did not write stay."""
+    report = read_json(out / "report.json", "run report") if (out / "report.json").is_file() else {}
+    files = report.get("files") if isinstance(report, dict) else None
+    written = {Path(f).parts[0] for f in files or [] if isinstance(f, str) and Path(f).parts}
+    written |= set(RUN_OUTPUTS) | {p.name for p in out.glob("eval-*.json")}
+    for name in sorted(written):
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+# what a run writes in --out besides its target's visuals (report["files"]) and eval-*.json
+RUN_OUTPUTS = (RUN_FILE, "report.json", "report.md", "dense", "pruned", "quantized", "export")
+
+
 def prepare_out(cfg: RunConfig) -> None:
-    """Check --out (every process, before any of them writes), then create it and record the settings."""
+    """Check --out (every process, before any of them writes), then create it and record the settings.
+    With ``--force`` a run of prunekit's there is replaced: cleared first, unless it is an interrupted run
+    with the same settings that ``--resume`` continues."""
     check_out(cfg)
     barrier()
     out = cfg.out
+    ours = (out / RUN_FILE).is_file() or (out / "report.json").is_file()
+    if cfg.force and ours and is_main():
+        same = (out / RUN_FILE).is_file() and read_json(out / RUN_FILE, "run settings") == json_safe(run_settings(cfg))
+        if not (cfg.resume and same and not (out / "report.json").exists()):
+            clear_run(out)
+    barrier()
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".prunekit-write-test-{world()[0]}"
@@ -272,6 +303,10 @@ def prune_stage(
     """Pruned copies of every dense model, and the seconds the cuts took. With ``steps`` > 1 every model
     is cut gradually, all in step, and ``between(models, step)`` trains them together after each cut but
     the last (its time is not counted)."""
+    for name in dense:  # so that a scorer or selector that hangs or fails is known by name and package
+        console.log(
+            f"pruning {name}: scoring with {_named('scorer', scorer)}, selecting with {_named('selector', selector)}"
+        )
     cuts = {
         name: prune_steps(
             m,
@@ -300,6 +335,12 @@ def prune_stage(
         if step < steps and between is not None:
             between(pruned, step)
     return pruned, seconds
+
+
+def _named(kind: str, name: str) -> str:
+    """A plug-in's name and the package that registered it, as the user should hear it."""
+    entry = plugins.registry().entries[kind].get(name)
+    return f"{name!r} (from {entry.source})" if entry is not None and entry.source else repr(name)
 
 
 def train_between_cuts(
@@ -378,6 +419,17 @@ def run(cfg: RunConfig) -> dict:
     check_out(cfg)
     check_budget(task, budget)
     split_iters(task.retrain_iters, cfg.steps)  # every phase gets at least one iteration
+    with contextlib.ExitStack() as held:
+        if is_main():  # one process writes the folder; a second run into it stops at once
+            try:
+                held.enter_context(folder_lock(cfg.out))
+            except OSError as exc:  # the folder (or its lock) cannot be created
+                raise BadInput(f"--out {cfg.out} is not writable: {exc.strerror or exc}") from None
+        return _stages(cfg, target, task, budget)
+
+
+def _stages(cfg: RunConfig, target, task: Task, budget: Budget) -> dict:
+    """dense → prune → retrain → evaluate → time → report, once every check has passed."""
     prepare_out(cfg)  # nothing is written before every check has passed
     if cfg.dense_checkpoint is not None:
         cfg = replace(cfg, dense_checkpoint=model_folder(cfg.dense_checkpoint, task.build(0)))

@@ -19,7 +19,7 @@ from prunekit.api import Scorer, Selector
 from prunekit.budget import count_params
 from prunekit.calibration import Calibration, Loss
 from prunekit.commands import DATA, RUN_DIR
-from prunekit.errors import BadInput, PrunekitError
+from prunekit.errors import BadInput, Interrupted, PrunekitError
 from prunekit.files import atomic_write, read_json, write_json, write_text
 from prunekit.graph import PrunableLayer
 from prunekit.hookspecs import hookimpl
@@ -37,6 +37,7 @@ __all__ = [
     "BadInput",
     "Calibration",
     "Evaluation",
+    "Interrupted",
     "Loss",
     "Preset",
     "PrunableLayer",

@@ -111,7 +111,18 @@ def read_cells(folder: Path) -> list[dict]:
 
 
 def _number(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _non_finite(value) -> bool:
+    """Whether a NaN or an infinity sits anywhere in ``value``: prunekit never writes one (JSON has none)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    return False
 
 
 def read_cell(path: Path) -> dict:
@@ -131,7 +142,11 @@ def read_cell(path: Path) -> dict:
         elif not all(isinstance(row.get(k), dict) for k in ("dense", "pruned")):
             problem = "no dense and pruned results"
         elif not all(_number(row[k].get(h)) for k in ("dense", "pruned")):
-            problem = f"{h} is not a number"
+            problem = f"{h} is not a finite number"
+    elif not isinstance(row.get("retrain"), str):
+        problem = "a reference without its retrain mode"
+    if problem is None and _non_finite(row):
+        problem = "it holds NaN or an infinity"
     if problem:
         raise CheckpointError(f"{path} is not a usable sweep cell: {problem}")
     return row
@@ -332,10 +347,11 @@ def _dense_sec(rows: list[dict]) -> float:
 
 def write_results(out: Path, rows: list[dict], reference: str = REFERENCE) -> None:
     """results.json, results.md and the plots, from the cells of one sweep folder; ``reference``: the
-    scorer every other scorer is compared with, seed by seed."""
-    write_json(out / "results.json", rows)
+    scorer every other scorer is compared with, seed by seed. Everything is computed before the first
+    file is written, so a cell the tables cannot read leaves the previous results as they were."""
     failed = [read_json(p) for p in sorted((out / "cells").glob("*.failed.json"))]
     if not rows:
+        write_json(out / "results.json", rows)
         if failed:
             write_text(out / "results.md", "# Sweep\n\nNo cell finished.\n" + _failures(failed))
         return
@@ -394,8 +410,9 @@ def write_results(out: Path, rows: list[dict], reference: str = REFERENCE) -> No
         md.append(_at_cut(by, h))
     if any(r.get("quantized") for r in rows):
         md.append(_quantized(by, h))
-    write_text(out / "results.md", "".join(md))
     plots(out, rows, equal)
+    write_text(out / "results.md", "".join(md))
+    write_json(out / "results.json", rows)
 
 
 def write_trend(folders: list[Path], out: Path) -> None:

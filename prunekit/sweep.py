@@ -14,8 +14,6 @@ blocks.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import itertools
 import shutil
@@ -25,7 +23,7 @@ from pathlib import Path
 from prunekit import checkpoint, plugins
 from prunekit.budget import Budget
 from prunekit.errors import BadInput
-from prunekit.files import json_safe, read_json, write_json
+from prunekit.files import data_identity, folder_lock, json_safe, read_json, write_json
 from prunekit.pipeline import (
     check_budget,
     check_choices,
@@ -141,23 +139,6 @@ def run_sweep(cfg: SweepConfig, executor=None) -> list[dict]:
         for budget in cfg.budgets:
             check_budget(task, budget)
         return _run_cells(cfg, target, executor)
-
-
-@contextlib.contextmanager
-def folder_lock(out: Path):
-    """Hold an exclusive lock on ``out`` while a sweep writes there: a second sweep into the same folder
-    stops at once instead of doing every cell a second time. The kernel drops the lock with the process."""
-    handle = open(out / ".lock", "a+")  # noqa: SIM115 - held for the whole sweep
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise BadInput(
-                f"another prunekit sweep is writing to --out {out}; wait for it to finish or choose another --out"
-            ) from None
-        yield
-    finally:
-        handle.close()
 
 
 def _run_cells(cfg: SweepConfig, target, executor) -> list[dict]:
@@ -321,7 +302,8 @@ def settings(cfg: SweepConfig) -> dict:
     return {
         "protocol": PROTOCOL,
         "target": cfg.target,
-        "data": None if o.data is None else str(o.data),
+        "data": None if o.data is None else str(Path(o.data).resolve()),
+        "data_id": data_identity(o.data),
         "preset": o.preset,
         "iters": o.iters,
         "retrain_iters": o.retrain_iters,
@@ -340,11 +322,17 @@ def _resolved(data: str | None) -> Path | None:
 
 
 def _differences(before: dict, now: dict, keys, label: str) -> str:
-    """The ``keys`` whose values differ between two sweep.json dicts, in words ("" when none); data
-    paths compare as the folder they name, however they were spelled."""
-    diff = [k for k in keys if k != "data" and before.get(k) != now[k]]
-    if "data" in keys and _resolved(before.get("data")) != _resolved(now["data"]):
-        diff.append("data")
+    """The ``keys`` whose values differ between two sweep.json dicts, in words ("" when none). Data
+    compares by what it holds (``data_id``: its files' names and sizes), wherever it lies now; a folder
+    recorded before identities were (no ``data_id``) compares by its path, resolved."""
+    diff = [k for k in keys if k not in ("data", "data_id") and before.get(k) != now.get(k)]
+    if "data" in keys:
+        if before.get("data_id") is not None or now.get("data_id") is None:
+            differs = before.get("data_id") != now.get("data_id")
+        else:
+            differs = _resolved(before.get("data")) != _resolved(now["data"])
+        if differs:
+            diff.append("data")
     return ", ".join(f"{k} {before.get(k)!r} there, {now[k]!r} {label}" for k in diff)
 
 
@@ -368,7 +356,9 @@ def check_settings(cfg: SweepConfig) -> None:
 # (refit, distill, steps, quantize) act only after the cut, so sweeps that differ in them can share both.
 # The retraining length is not among them: a reference's file names its mode and length, so only the
 # references of the same retraining come across.
-DENSE_SETTINGS = ("protocol", "target", "data", "preset", "iters", "finetune_schedule", "precision", "target_options")
+DENSE_SETTINGS = (
+    "protocol", "target", "data", "preset", "iters", "finetune_schedule", "precision", "target_options"
+)  # fmt: skip
 
 
 def adopt_dense(cfg: SweepConfig, target, models: list[str]) -> None:

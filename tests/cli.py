@@ -17,10 +17,14 @@ def _exe() -> str:
     return shutil.which("prunekit") or str(Path(sys.executable).parent / "prunekit")
 
 
-def prunekit(*args, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def prunekit(
+    *args, env: dict | None = None, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     merged = cli_env()
     merged.update(env or {})
-    return subprocess.run([_exe(), *map(str, args)], capture_output=True, text=True, env=merged, timeout=timeout)
+    return subprocess.run(
+        [_exe(), *map(str, args)], capture_output=True, text=True, env=merged, timeout=timeout, cwd=cwd
+    )
 
 
 def kill_9_when(path: Path, *args, timeout: float = 120) -> None:
@@ -48,3 +52,30 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
     assert "Traceback" not in proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def start(*args, env: dict | None = None) -> subprocess.Popen:
+    """``prunekit *args`` running in the background, its stderr (merged with stdout) read as text."""
+    merged = cli_env()
+    merged.update(env or {})
+    return subprocess.Popen(
+        [_exe(), *map(str, args)], env=merged, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def wait_for_line(proc: subprocess.Popen, text: str, hang_guard: float = 300) -> str:
+    """Read ``proc``'s output until ``text`` appears (the event the test waits for); returns the output so
+    far. ``hang_guard`` only stops a test whose process printed nothing more: it kills the process."""
+    import threading
+
+    guard = threading.Timer(hang_guard, proc.kill)
+    guard.start()
+    seen = ""
+    try:
+        for line in proc.stdout:
+            seen += line
+            if text in " ".join(seen.split()):  # rich may wrap a long log line
+                return seen
+    finally:
+        guard.cancel()
+    raise AssertionError(f"the process ended without printing {text!r}: {seen}")

@@ -231,3 +231,35 @@ def test_a_new_target_with_its_own_option_and_command_touches_no_core_file(tmp_p
     )
     shown = prunekit("toy-slope", "--slope", "0.5", env=env)
     assert shown.returncode == 0 and shown.stdout.strip() == "sin(0.5 * 1) = 0.4794", shown.stderr
+
+
+HANGS = """
+import threading
+
+from prunekit.plugin import hookimpl
+
+
+class QaSlow:
+    name, description, needs_calibration = "qa_slow", "a scorer that never returns", False
+
+    def score(self, layer, calibration=None):
+        threading.Event().wait()
+
+
+@hookimpl
+def register_scorers(register):
+    register(QaSlow())
+"""
+
+
+def test_a_scorer_that_hangs_is_named_with_its_package_before_it_is_called(tmp_path):
+    from cli import start, wait_for_line
+
+    _fake_distribution(tmp_path, "qa_plugin", HANGS)
+    proc = start("run", "digits", "--preset", "smoke", "--iters", "3", "--retrain-iters", "2", "--width", "32",
+                 "--scorer", "qa_slow", "--out", tmp_path / "r", env={"PYTHONPATH": str(tmp_path)})  # fmt: skip
+    try:
+        wait_for_line(proc, "scoring with 'qa_slow' (from qa_plugin)")
+    finally:
+        proc.kill()
+        proc.wait()

@@ -241,6 +241,8 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a script's background job starts it, SIGINT ignored: prunekit must install its own handler
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     state = out / "dense" / "train_state.safetensors"
     deadline = time.time() + 120

@@ -61,7 +61,7 @@ PRESETS = {
     ),
 }  # fmt: skip
 
-PROMPT = "\n"  # every sample starts from a new line, dense and pruned alike
+PROMPT = "\n"  # every sample starts from a new line (a text without one: its first character), both alike
 SAMPLE_SEED = 1234
 
 
@@ -184,7 +184,8 @@ class GptTask(TaskBase):
 
     def sample(self, model: GPT, chars: int) -> str:
         g = torch.Generator(device=self.device).manual_seed(SAMPLE_SEED)
-        start = self.text.encode(PROMPT)[None].to(self.device)
+        start = self.text.encode(PROMPT)
+        start = (start if len(start) else self.text.train[:1])[None].to(self.device)  # a text without newlines
         return self.text.decode(model.generate(start, chars, g)[0].tolist())
 
     def infer(self, models) -> None:

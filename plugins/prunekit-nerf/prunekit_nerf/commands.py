@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 from pathlib import Path
 
 import numpy as np
 import typer
 
-from prunekit.plugin import DATA, RUN_DIR, BadInput, out_console, read_json
+from prunekit.plugin import DATA, RUN_DIR, BadInput, Interrupted, out_console, read_json
 
 
 def refuse_other_targets(run_dir: Path, what: str) -> None:
@@ -36,11 +37,17 @@ def render(
         raise BadInput(f"--frames must be at least 2, got {frames}")
     refuse_other_targets(run_dir, "render draws")
     task, stages, _ = open_run(run_dir, data, device)
-    evaluations = {stage: task.evaluate(models) for stage, models in stages.items()}
-    files = task.write_visuals(run_dir, evaluations["dense"], evaluations["pruned"])
-    clips = [task.turntable(models, frames) for models in stages.values()]
     path = run_dir / "renders" / f"turntable_dense_pruned.{video}"
-    write_video(path, [np.concatenate(pair, axis=1) for pair in zip(*clips)])
+    files: list[str] = []
+    try:
+        evaluations = {stage: task.evaluate(models) for stage, models in stages.items()}
+        files = task.write_visuals(run_dir, evaluations["dense"], evaluations["pruned"])
+        clips = [task.turntable(models, frames) for models in stages.values()]
+        write_video(path, [np.concatenate(pair, axis=1) for pair in zip(*clips)])
+    except KeyboardInterrupt as exc:
+        kept = f"{len(files)} test views in {run_dir / 'renders'}" if files else "nothing new"
+        signum = getattr(exc, "signum", signal.SIGINT)
+        raise Interrupted(f"interrupted: kept {kept}; the video was not written", signum) from None
     out_console.print(f"{len(files)} test views in {run_dir / 'renders'}; video: {path}")
 
 
@@ -68,12 +75,15 @@ def view(
     for name, value in (("--preview", preview), ("--height", height)):
         if value is not None and not 1 <= value <= 4096:
             raise BadInput(f"{name} must be in 1..4096 pixels, got {value}")
+    if not host.strip():
+        raise BadInput("--host is empty; give an address: 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
     refuse_other_targets(run_dir, "view shows")
     port_free(host, port)  # before the minutes a large run can take to load
     task, stages, report = open_run(run_dir, data, device)
     viewer = Viewer(task, stages, report, Path(run_dir), preview, height or task.views["test"].hw[0])
     try:
-        serve(viewer, host, port, lambda url: out_console.print(f"viewer ready at {url} (Ctrl-C stops it)"))
+        everywhere = " on every interface of this machine" if host in ("0.0.0.0", "::") else ""
+        serve(viewer, host, port, lambda url: out_console.print(f"viewer ready at {url}{everywhere} (Ctrl-C stops it)"))
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the way to stop a server, not an error
         pass
 

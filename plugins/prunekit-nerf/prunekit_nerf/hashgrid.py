@@ -58,6 +58,19 @@ class HashGridField(nn.Module):
         dir_frequencies: int = 4,
         bound: float = 2.0,
     ) -> None:
+        counts = {
+            "levels": levels, "features": features, "log2_table": log2_table, "base_resolution": base_resolution,
+            "max_resolution": max_resolution, "hidden": hidden, "geo_features": geo_features,
+            "colour_hidden": colour_hidden, "dir_frequencies": dir_frequencies,
+        }  # fmt: skip
+        for key, value in counts.items():  # the domain of every field, checked where a saved config is built
+            least = 0 if key == "dir_frequencies" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"hash grid {key} must be an integer of at least {least}, got {value!r}")
+        if not math.isfinite(bound) or bound <= 0:
+            raise ValueError(f"hash grid bound must be a finite positive number, got {bound!r}")
+        if max_resolution < base_resolution or log2_table > 30:
+            raise ValueError("hash grid: max_resolution below base_resolution, or a table over 2**30 entries")
         super().__init__()
         self.config = HashGridConfig(
             levels, features, log2_table, base_resolution, max_resolution, hidden, geo_features, colour_hidden,

@@ -4,12 +4,14 @@ live in their own modules, as mixins of one task object."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
 from prunekit.plugin import BadInput, RunOptions, TaskBase, iterations, parse_options, resolve_device
-from prunekit_nerf.data import load_scene
+from prunekit_nerf.data import detect, load_scene
 from prunekit_nerf.evaluation import Evaluator, spread
 from prunekit_nerf.fields import field_spec
 from prunekit_nerf.metrics import psnr
@@ -35,6 +37,15 @@ class NerfTask(Trainer, Evaluator, Outputs, TaskBase):
             raise BadInput(f"--precision bf16: this {self.device.type} has no bf16 support")
         own = parse_options(NerfOptions, options.target_options, "nerf")
         self.field = field_spec(own.field)
+        if own.factor < 1:
+            raise BadInput(f"-O factor={own.factor}: an LLFF downscaling factor is a positive integer (images_8: 8)")
+        if "factor" in options.target_options and (options.data is None or detect(Path(options.data)) != "llff"):
+            what = (
+                "the built-in scene"
+                if options.data is None
+                else f"{options.data}, a {detect(Path(options.data))} scene"
+            )
+            raise BadInput(f"-O factor applies to LLFF captures only, not to {what}")
         self.scene = load_scene(options.data, self.p.resolution, self.p.views, self.p.test_views, factor=own.factor)
         self.field_configs = self.field.configs(self.scene)
         self.finetune_schedule = options.finetune_schedule

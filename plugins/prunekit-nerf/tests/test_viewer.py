@@ -52,6 +52,8 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
             env=cli_env(),
+            # started as a script's background job starts it: SIGINT ignored; prunekit installs its own
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
