@@ -501,7 +501,7 @@ def test_a_second_sweep_into_the_same_folder_stops_at_once(tmp_path):
         deadline = time.time() + 120
         while not state.exists() and time.time() < deadline and first.poll() is None:
             time.sleep(0.05)
-        assert_one_line_error(prunekit(*args), "another prunekit sweep is writing to --out")
+        assert_one_line_error(prunekit(*args), "another prunekit process is writing to --out")
     finally:
         first.kill()
         first.wait()
