@@ -198,10 +198,19 @@ def apply(
     on ``calibration``, which defaults to ``example_inputs``)."""
     the_plan = copy.deepcopy(the_plan)  # the result's own record; the caller's plan stays as it was
     pruned = copy.deepcopy(model)
-    factors = cut(ModelGraph(pruned, example_inputs, list(the_plan.layers)), the_plan)
-    verify(model, pruned, the_plan, example_inputs, factors)
-    if the_plan.info.get("refit", False) if refit is None else refit:
-        refit_layers(model, pruned, the_plan, example_inputs if calibration is None else calibration)
+    graph = ModelGraph(pruned, example_inputs, list(the_plan.layers))
+    again = the_plan.info.get("refit", False) if refit is None else refit
+    return _cut(model, graph, the_plan, example_inputs, example_inputs if calibration is None else calibration, again)
+
+
+def _cut(dense: nn.Module, graph: ModelGraph, the_plan: Plan, example_inputs, calibration, refit: bool) -> nn.Module:
+    """The one cut → verify → (refit) sequence: ``graph`` (over a copy of ``dense``) loses what ``the_plan``
+    drops, the result is checked against ``dense``, then optionally refitted; returns the pruned copy."""
+    pruned = graph.model
+    factors = cut(graph, the_plan)
+    verify(dense, pruned, the_plan, example_inputs, factors)
+    if refit:
+        refit_layers(dense, pruned, the_plan, calibration)
         the_plan.info["refit"] = True
     pruned.prunekit_plan = the_plan
     return pruned
@@ -256,16 +265,9 @@ def prune(
 
 
 def _cut_once(current: nn.Module, example_inputs, calibration, refit: bool, prunable, **plan_args) -> nn.Module:
-    pruned = copy.deepcopy(current)
-    graph = ModelGraph(pruned, example_inputs, prunable)
+    graph = ModelGraph(copy.deepcopy(current), example_inputs, prunable)
     the_plan = make_plan(graph, calibration=calibration, **plan_args)
-    factors = cut(graph, the_plan)
-    verify(current, pruned, the_plan, example_inputs, factors)
-    if refit:
-        refit_layers(current, pruned, the_plan, calibration)
-        the_plan.info["refit"] = True
-    pruned.prunekit_plan = the_plan
-    return pruned
+    return _cut(current, graph, the_plan, example_inputs, calibration, refit)
 
 
 def prune_steps(

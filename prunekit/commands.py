@@ -19,6 +19,7 @@ from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
 from prunekit.progress import out_console
 from prunekit.report import markdown_table
+from prunekit.runtime import world
 from prunekit.target import RunOptions, option_pairs
 
 SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
@@ -30,6 +31,7 @@ KEEP = typer.Option(
 )
 REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by least squares on calibration data.")
 SEED = typer.Option(0, help="Seed for training, sampling and selection.")
+PRECISION = typer.Option("fp32", help="fp32 or bf16 (autocast, where the hardware has it).")
 ROUND_TO = typer.Option(
     1, help="Keep widths that are multiples of N (16 suits CPU matrix kernels, 8 GPU tensor cores); 1: exact."
 )
@@ -59,6 +61,11 @@ def _interrupted(exc: KeyboardInterrupt, what: str) -> Interrupted:
     """Ctrl-C (exit 130) or SIGTERM (exit 143), with what was kept."""
     signum = getattr(exc, "signum", signal.SIGINT)
     return Interrupted(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'}: {what}", signum)
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in ("fp32", "bf16"):
+        raise BadInput(f"--precision must be fp32 or bf16, got {precision!r}")
 
 
 def _budget(width: int | None, keep: float | None, default: dict) -> tuple[int | None, float | None]:
@@ -93,7 +100,7 @@ def run(
     ),
     seed: int = SEED,
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
-    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast, where the hardware has it)."),
+    precision: str = PRECISION,
     out: Path = typer.Option(Path("runs/latest"), help="Directory for report.json, report.md, renders, checkpoints."),
     dense_checkpoint: Path | None = typer.Option(
         None, help="A trained dense model to reuse: a run's --out folder, its dense/ folder, or a sweep's dense-seedN/."
@@ -105,8 +112,7 @@ def run(
     option: list[str] = TARGET_OPTION,
 ) -> None:
     """Train (or load) a dense model, prune it, retrain it, and report both side by side."""
-    if precision not in ("fp32", "bf16"):
-        raise BadInput(f"--precision must be fp32 or bf16, got {precision!r}")
+    _check_precision(precision)
     if data is not None and not data.exists():
         raise BadInput(f"--data {data} does not exist")
     options = RunOptions(
@@ -262,6 +268,7 @@ def sweep(
         None, help="Retraining iterations per cell (default: --iters if given, else the preset's)."
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    precision: str = PRECISION,
     out: Path = typer.Option(Path("runs/sweep"), help="Directory for results.json/md, plots and cells/."),
     at_cut: bool = typer.Option(False, "--at-cut", help="Also evaluate each pruned model before retraining."),
     allocations: str = typer.Option("uniform", help="Comma-separated allocations: uniform, global."),
@@ -287,8 +294,14 @@ def sweep(
     from prunekit.budget import Budget
     from prunekit.sweep import SweepConfig, run_sweep
 
+    if world()[1] > 1:
+        raise BadInput(
+            "prunekit sweep runs in one process: under torchrun every rank would start the whole sweep. Spread its "
+            "cells over processes and machines with --executor ray; torchrun is for one `prunekit run`"
+        )
     if widths is None and keeps is None:
         raise BadInput("give --widths and/or --keeps")
+    _check_precision(precision)
     sizes = [{"width": w} for w in _split(widths, int, "--widths")] if widths else []
     sizes += [{"keep": k} for k in _split(keeps, float, "--keeps")] if keeps else []
     budgets = [
@@ -313,6 +326,7 @@ def sweep(
             iters=iters,
             retrain_iters=retrain_iters,
             device=device,
+            precision=precision,
             distill=distill,
             finetune_schedule=finetune_schedule,
             target_options=option_pairs(option),

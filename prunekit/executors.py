@@ -1,5 +1,6 @@
 """Executors: who runs a sweep's work. It is one job per seed (its dense models and baseline) and one per
-cell, each cell depending on its seed's job; the driver writes every result (``sweep.Recorder``).
+cell, each cell depending on its seed's job; the driver writes every result (``sweep.Recorder``). An
+executor receives what it runs (:class:`Jobs`): it knows nothing of what a seed or a cell computes.
 ``LocalExecutor`` runs everything in this process (the default, no dependency); ``RayExecutor`` runs
 every job as a Ray task.
 
@@ -12,26 +13,39 @@ retried by Ray if its worker dies. A retried cell resumes from its last checkpoi
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prunekit.errors import BadInput
 from prunekit.progress import console
-from prunekit.sweep import Cell, Recorder, SweepConfig, prepare_seed, run_cell
+
+if TYPE_CHECKING:
+    from prunekit.sweep import Cell, Recorder, SweepConfig
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """What a sweep asks an executor to run: ``prepare(cfg, seed, with_cells) -> prepared`` once per seed,
+    then ``cell(cfg, cell, prepared) -> row`` for each of that seed's cells (module-level functions, so
+    that Ray can ship them to its workers)."""
+
+    prepare: Callable
+    cell: Callable
 
 
 class LocalExecutor:
     """Everything in this process, one seed at a time: the default, with no dependency."""
 
-    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None:
+    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder, jobs: Jobs) -> None:
         for seed in seeds:
-            prepared = prepare_seed(cfg, seed, any(c.seed == seed for c in pending))
+            prepared = jobs.prepare(cfg, seed, any(c.seed == seed for c in pending))
             recorder.seed_ready(prepared)
             for cell in (c for c in pending if c.seed == seed):
                 console.log(f"cell {cell.id}")
                 try:
-                    row = run_cell(cfg, cell, prepared)
+                    row = jobs.cell(cfg, cell, prepared)
                 except (KeyboardInterrupt, BadInput):
                     raise
                 except Exception as exc:  # one cell's failure is recorded; the sweep goes on
@@ -41,10 +55,10 @@ class LocalExecutor:
 
 
 class Executor(Protocol):
-    """Runs ``prepare_seed`` for ``seeds`` and ``run_cell`` for ``pending`` (each after its seed), and hands
+    """Runs ``jobs.prepare`` for ``seeds`` and ``jobs.cell`` for ``pending`` (each after its seed), and hands
     every result or failure to ``recorder`` in the driver process."""
 
-    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None: ...
+    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder, jobs: Jobs) -> None: ...
 
 
 def _worker(fn, threads: int):
@@ -75,7 +89,7 @@ class RayExecutor:
         self.options = {"num_cpus": cpus_per_cell, "num_gpus": gpus_per_cell, "max_retries": retries}
         self.threads = max(1, int(cpus_per_cell))
 
-    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder) -> None:
+    def run(self, cfg: SweepConfig, seeds: list[int], pending: list[Cell], recorder: Recorder, jobs: Jobs) -> None:
         ray = self.ray
         if not ray.is_initialized():
             # workers import prunekit and its plug-ins from the same environment; logs stay in the driver
@@ -83,8 +97,8 @@ class RayExecutor:
         # workers may start in another directory, or on another machine: give them absolute paths
         data = cfg.options.data
         cfg = replace(cfg, out=cfg.out.resolve(), options=replace(cfg.options, data=data and Path(data).resolve()))
-        seed_job = ray.remote(**self.options)(_worker(prepare_seed, self.threads))
-        cell_job = ray.remote(**self.options)(_worker(run_cell, self.threads))
+        seed_job = ray.remote(**self.options)(_worker(jobs.prepare, self.threads))
+        cell_job = ray.remote(**self.options)(_worker(jobs.cell, self.threads))
         seed_refs = {seed: seed_job.remote(cfg, seed, any(c.seed == seed for c in pending)) for seed in seeds}
         waiting = {seed_refs[seed]: ("seed", seed) for seed in seeds}
         for cell in pending:

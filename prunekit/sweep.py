@@ -23,6 +23,7 @@ from pathlib import Path
 from prunekit import checkpoint, plugins
 from prunekit.budget import Budget
 from prunekit.errors import BadInput
+from prunekit.executors import Jobs, LocalExecutor
 from prunekit.files import data_identity, folder_lock, json_safe, read_json, write_json
 from prunekit.pipeline import (
     check_budget,
@@ -146,9 +147,7 @@ def _run_cells(cfg: SweepConfig, target, executor) -> list[dict]:
     pending = [c for c in todo if not (cfg.out / "cells" / f"{c.id}.json").exists()]
     seeds = [s for s in cfg.seeds if any(c.seed == s for c in pending) or needs_baseline(cfg, s, target)]
     console.log(f"sweep: {len(todo)} cells, {len(todo) - len(pending)} already done")
-    from prunekit.executors import LocalExecutor  # executors import this module
-
-    (executor or LocalExecutor()).run(cfg, seeds, pending, Recorder(cfg, len(pending)))
+    (executor or LocalExecutor()).run(cfg, seeds, pending, Recorder(cfg, len(pending)), Jobs(prepare_seed, run_cell))
     rows = [
         read_cell(cfg.out / "cells" / f"{c.id}.json") for c in todo if (cfg.out / "cells" / f"{c.id}.json").exists()
     ]

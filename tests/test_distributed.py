@@ -33,7 +33,14 @@ def test_two_processes_train_as_one_with_the_whole_batch(tmp_path):
         assert b[stage]["psnr"] == pytest.approx(a[stage]["psnr"], abs=1e-3)
     assert b["pruned"]["params"] == a["pruned"]["params"]
     assert not list(two.glob(".prunekit-write-test*")) and proc.stdout.count("report: ") == 1  # one process reports
-    # --resume --force on a finished run: every process loads the same checkpoints, the result is unchanged
+    # --resume --force on a finished run replaces it: trained again by both processes, the same result
     again = _torchrun(*ARGS, "--out", two, "--resume", "--force")
     assert again.returncode == 0, again.stderr[-2000:]
     assert report(two)["pruned"]["psnr"] == pytest.approx(b["pruned"]["psnr"], abs=1e-6)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun's gloo test runs on Linux")
+def test_a_sweep_under_torchrun_is_refused_with_what_to_do_instead(tmp_path):
+    proc = _torchrun("sweep", "digits", "--widths", "8", "--seeds", "0", "--out", tmp_path / "s")
+    assert proc.returncode != 0 and "--executor ray" in proc.stderr
+    assert not (tmp_path / "s").exists()  # no rank started the sweep

@@ -6,28 +6,30 @@ from prunekit.plugin import RunOptions, hookimpl
 from prunekit_mlp.tasks import PRESETS, DigitsTask, PhotoTask
 
 
-class DigitsTarget:
-    name = "digits"
-    description = "MLP classifier on scikit-learn's handwritten digits (1,797 real 8x8 images, no download)"
+class ArrayTarget:
+    """A target whose task is one of the in-memory array tasks: the same presets, no options of its own."""
+
     presets = PRESETS
 
-    def setup(self, options: RunOptions):
-        return DigitsTask(options)
-
-
-class PhotoTarget:
-    name = "photo"
-    description = "coordinate MLP fitting scikit-image's astronaut photograph (regression, PSNR)"
-    presets = PRESETS
+    def __init__(self, name: str, description: str, task: type) -> None:
+        self.name, self.description, self.task = name, description, task
 
     def setup(self, options: RunOptions):
-        return PhotoTask(options)
+        return self.task(options)
 
 
 @hookimpl
 def register_targets(register):
-    register(DigitsTarget())
-    register(PhotoTarget())
+    register(
+        ArrayTarget(
+            "digits",
+            "MLP classifier on scikit-learn's handwritten digits (1,797 real 8x8 images, no download)",
+            DigitsTask,
+        )
+    )
+    register(
+        ArrayTarget("photo", "coordinate MLP fitting scikit-image's astronaut photograph (regression, PSNR)", PhotoTask)
+    )
 
 
 @hookimpl
