@@ -19,7 +19,7 @@ from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
 from prunekit.progress import out_console
 from prunekit.report import markdown_table
-from prunekit.runtime import world
+from prunekit.runtime import resolve_precision, world
 from prunekit.target import RunOptions, option_pairs
 
 SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
@@ -31,7 +31,11 @@ KEEP = typer.Option(
 )
 REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by least squares on calibration data.")
 SEED = typer.Option(0, help="Seed for training, sampling and selection.")
-PRECISION = typer.Option("fp32", help="fp32 or bf16 (autocast, where the hardware has it).")
+PRECISION = typer.Option(
+    "fp32",
+    help="fp32, bf16 (autocast, where the hardware has it) or auto: bf16 where it runs faster (CUDA with bf16, "
+    "a CPU with AMX), fp32 elsewhere. The resolved one is recorded.",
+)
 ROUND_TO = typer.Option(
     1, help="Keep widths that are multiples of N (16 suits CPU matrix kernels, 8 GPU tensor cores); 1: exact."
 )
@@ -61,11 +65,6 @@ def _interrupted(exc: KeyboardInterrupt, what: str) -> Interrupted:
     """Ctrl-C (exit 130) or SIGTERM (exit 143), with what was kept."""
     signum = getattr(exc, "signum", signal.SIGINT)
     return Interrupted(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'}: {what}", signum)
-
-
-def _check_precision(precision: str) -> None:
-    if precision not in ("fp32", "bf16"):
-        raise BadInput(f"--precision must be fp32 or bf16, got {precision!r}")
 
 
 def _budget(width: int | None, keep: float | None, default: dict) -> tuple[int | None, float | None]:
@@ -112,7 +111,7 @@ def run(
     option: list[str] = TARGET_OPTION,
 ) -> None:
     """Train (or load) a dense model, prune it, retrain it, and report both side by side."""
-    _check_precision(precision)
+    precision = resolve_precision(precision, device)
     if data is not None and not data.exists():
         raise BadInput(f"--data {data} does not exist")
     options = RunOptions(
@@ -301,7 +300,7 @@ def sweep(
         )
     if widths is None and keeps is None:
         raise BadInput("give --widths and/or --keeps")
-    _check_precision(precision)
+    precision = resolve_precision(precision, device)
     sizes = [{"width": w} for w in _split(widths, int, "--widths")] if widths else []
     sizes += [{"keep": k} for k in _split(keeps, float, "--keeps")] if keeps else []
     budgets = [
