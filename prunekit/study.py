@@ -11,214 +11,41 @@ collapsed beside the mean they enter. A seed without a reference is named, never
 
 from __future__ import annotations
 
-import math
-import statistics
-import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from prunekit.files import atomic_write, read_json, write_json, write_text
+from prunekit.cells import (
+    _by_seed,
+    _dense_sec,
+    _equal_budget,
+    _paired,
+    _test,
+    _val,
+    _word,
+    better,
+    collapsed_seeds,
+    direction,
+    equal_budget_baselines,
+    groups,
+    read_cell,
+    read_cells,
+    score,
+)
+from prunekit.files import read_json, write_json, write_text
+from prunekit.intervals import LEVEL, Interval, _mean_std, _median, paired_ci
+from prunekit.plots import _trend_plot, plots
 from prunekit.report import markdown_table
 
-LEVEL = 0.95
+__all__ = [
+    "REFERENCE", "compare", "comparisons", "paired_ci", "read_cell", "read_cells", "write_results", "write_trend"
+]  # fmt: skip
+
 REFERENCE = "w_out"  # the scorer others are compared with by default: the paper's best (`--reference`)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Mean of paired differences with a two-sided confidence interval (Student's t over n seeds)."""
-
-    mean: float
-    low: float
-    high: float
-    n: int
-
-    @property
-    def significant(self) -> bool:
-        """The interval excludes zero."""
-        return self.n > 1 and (self.low > 0 or self.high < 0)
-
-    def text(self, digits: int = 2) -> str:
-        if self.n == 0:
-            return ""
-        if self.n == 1:
-            return f"{self.mean:+.{digits}f} (1 seed, no CI)"
-        star = " *" if self.significant else ""
-        return f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]{star}"
-
-
-def paired_ci(differences: Iterable[float], level: float = LEVEL) -> Interval:
-    """Mean and ``level`` confidence interval of paired differences (one per seed), by the paired t test
-    (scipy's, on the differences)."""
-    from scipy.stats import ttest_1samp
-
-    d = [float(x) for x in differences]
-    if not d:
-        return Interval(math.nan, math.nan, math.nan, 0)
-    mean = statistics.fmean(d)
-    if len(d) == 1:
-        return Interval(mean, math.nan, math.nan, 1)
-    with warnings.catch_warnings():  # identical differences (no spread) are a result, not a precision problem
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = ttest_1samp(d, 0.0).confidence_interval(level)
-    return Interval(mean, float(ci.low), float(ci.high), len(d))
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def _median(values: list[float]) -> float:
-    """Timings are medians over seeds: one step timed while the machine was busy should not move them."""
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else math.nan
-
-
-def budget_label(r: dict) -> str:
-    label = f"width {r['width']}" if r.get("width") is not None else f"keep {r['keep']:g}"
-    if r.get("allocation", "uniform") != "uniform":
-        label += f" ({r['allocation']})"
-    if r.get("round_to", 1) != 1:
-        label += f" (×{r['round_to']})"
-    return label
-
-
-def strategy(r: dict) -> str:
-    return f"{r['scorer']}/{r['selector']}"
-
-
-def groups(rows: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
-    """Cells by (budget, retrain mode, strategy), the seeds of one setting together."""
-    out: dict[tuple[str, str, str], list[dict]] = {}
-    for r in rows:
-        out.setdefault((budget_label(r), r["retrain"], strategy(r)), []).append(r)
-    return out
-
-
-def read_cells(folder: Path) -> list[dict]:
-    """The finished strategy cells of a sweep folder (not its dense baselines), in a stable order."""
-    from prunekit.errors import BadInput
-
-    if not (Path(folder) / "cells").is_dir():
-        raise BadInput(f"{folder} holds no sweep (no cells/ folder)")
-    paths = sorted((Path(folder) / "cells").glob("*.json"))
-    return [r for r in (read_cell(p) for p in paths) if "scorer" in r]
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _non_finite(value) -> bool:
-    """Whether a NaN or an infinity sits anywhere in ``value``: prunekit never writes one (JSON has none)."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_non_finite(v) for v in value)
-    return False
-
-
-def read_cell(path: Path) -> dict:
-    """One cell (or reference) file, checked for what the tables read: a hand-edited or damaged file is
-    named in one line instead of failing somewhere inside the statistics."""
-    from prunekit.errors import CheckpointError
-
-    row = read_json(path, "sweep cell")
-    problem = None
-    if not isinstance(row, dict) or not isinstance(row.get("seed"), int) or isinstance(row.get("seed"), bool):
-        problem = "no integer seed"
-    elif "scorer" in row:
-        h = row.get("headline")
-        texts = ("id", "scorer", "selector", "retrain", "headline")
-        if not all(isinstance(row.get(k), str) for k in texts):
-            problem = f"{', '.join(texts)} must be text"
-        elif not all(isinstance(row.get(k), dict) for k in ("dense", "pruned")):
-            problem = "no dense and pruned results"
-        elif not all(_number(row[k].get(h)) for k in ("dense", "pruned")):
-            problem = f"{h} is not a finite number"
-    elif not isinstance(row.get("retrain"), str):
-        problem = "a reference without its retrain mode"
-    if problem is None and _non_finite(row):
-        problem = "it holds NaN or an infinity"
-    if problem:
-        raise CheckpointError(f"{path} is not a usable sweep cell: {problem}")
-    return row
-
-
-def equal_budget_baselines(cells: Path) -> list[dict]:
-    """The equal-budget dense references (``dense-seed{S}-{mode}{N}.json``; ``-plus{N}`` in folders made
-    before the rule covered ``scratch``, which held fine-tuning references only)."""
-    found = []
-    for p in sorted(cells.glob("dense-seed*-*.json")):
-        row = read_cell(p)
-        row.setdefault("retrain", "finetune")
-        found.append(row)
-    return found
-
-
-def _test(stage: dict) -> dict | None:
-    return stage
-
-
-def _val(stage: dict) -> dict | None:
-    return stage.get("val")
-
-
-def score(metrics: dict, h: str) -> float | None:
-    """The headline of one evaluation; a collapsed model counts at the target's floor (what a model that
-    learned nothing scores) when the evaluation names one."""
-    if metrics.get("collapsed") and metrics.get("floor") is not None:
-        return metrics["floor"]
-    return metrics.get(h)
-
-
-def _equal_budget(longer: list[dict], h: str, where=_test, mode: str = "finetune") -> dict[int, float]:
-    """Seed → score of the equal-budget dense references of retrain ``mode`` (test views unless ``where``)."""
-    found = {r["seed"]: where(r) for r in longer if r["retrain"] == mode}
-    return {s: score(m, h) for s, m in found.items() if m and score(m, h) is not None}
-
-
-def _by_seed(group: list[dict], h: str, where=_test, stage: str = "pruned") -> dict[int, float]:
-    """Seed → score of every cell evaluated there, collapsed ones at the floor (``where``: test or val
-    views; ``stage``: "pruned" after retraining, "pruned_before_retrain" right after surgery)."""
-    found = {r["seed"]: where(r[stage]) for r in group if r.get(stage)}
-    return {s: score(m, h) for s, m in found.items() if m and score(m, h) is not None}
-
-
-def collapsed_seeds(group: list[dict], where=_test, stage: str = "pruned") -> list[int]:
-    """The seeds whose model collapsed at ``stage`` (its own flag: a cut can collapse and recover)."""
-    return sorted(r["seed"] for r in group if r.get(stage) and (where(r[stage]) or {}).get("collapsed"))
 
 
 def _collapse_text(group: list[dict], stage: str = "pruned") -> str:
     evaluated = sum(1 for r in group if r.get(stage))
     return f"{len(collapsed_seeds(group, stage=stage))}/{evaluated}"
-
-
-def direction(rows: list[dict]) -> bool:
-    """True when the sweep's headline is better higher (PSNR, accuracy), False for a loss; rows made before
-    targets declared it were all higher-is-better."""
-    return bool(rows[0].get("higher_is_better", True))
-
-
-def better(a: float, b: float, higher: bool) -> bool:
-    """Whether score ``a`` is better than ``b`` in the headline's direction."""
-    return a > b if higher else a < b
-
-
-def _word(higher: bool) -> str:
-    return "higher is better" if higher else "lower is better"
-
-
-def _paired(a: dict[int, float], b: dict[int, float]) -> Interval:
-    return paired_ci(a[s] - b[s] for s in sorted(a) if s in b)
 
 
 @dataclass(frozen=True)
@@ -337,12 +164,6 @@ def _ratio_text(group: list[dict]) -> str:
     if len(ratios) == 1:
         return f"{ratios[0]:.2f}"
     return f"{_median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
-
-
-def _dense_sec(rows: list[dict]) -> float:
-    """The dense model's seconds per step: the median of its in-cell timings (else its seed's timing)."""
-    timed = [r["timing"]["dense_sec_per_iter"] for r in rows if r.get("timing")]
-    return _median(timed) if timed else _median([r["dense"]["sec_per_iter"] for r in rows])
 
 
 def write_results(out: Path, rows: list[dict], reference: str = REFERENCE) -> None:
@@ -484,40 +305,6 @@ def write_trend(folders: list[Path], out: Path) -> None:
 def _mean_std_text(values: list[float], digits: int = 3) -> str:
     m, s = _mean_std(values)
     return f"{m:.{digits}f} ± {s:.{digits}f}"
-
-
-def _trend_plot(out: Path, lengths: list[int], found: dict[tuple, list[Interval]], h: str) -> None:
-    """delta_vs_training.png: one panel per budget, Δ with its 95 % CI against training length."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = sorted({(b, m) for b, m, _ in found})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4), squeeze=False)
-    for ax, (budget, mode) in zip(axes.flat, panels):
-        names = sorted(n for b, m, n in found if (b, m) == (budget, mode))
-        for i, name in enumerate(names):
-            cis = found[(budget, mode, name)]
-            xs = [n * 1.03 ** (i - (len(names) - 1) / 2) for n in lengths]  # side by side, not on top
-            ys = [ci.mean for ci in cis]
-            errors = [
-                [ci.mean - ci.low if ci.n > 1 else 0 for ci in cis],
-                [ci.high - ci.mean if ci.n > 1 else 0 for ci in cis],
-            ]
-            ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=name)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xticks(lengths, [f"{n:,}" for n in lengths])
-        ax.minorticks_off()  # the log axis would label 2×10³ between the lengths
-        ax.set_xlabel("iterations of the equal-budget dense model")
-        ax.set_ylabel(f"Δ{h} vs equal-budget dense (95 % CI)")
-        ax.set_title(f"{budget} ({mode})", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    atomic_write(out / "delta_vs_training.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
 
 
 def _summary(by: dict, deltas: dict[tuple, Interval], h: str, higher: bool = True) -> str:
@@ -714,115 +501,3 @@ def _failures(failed: list[dict]) -> str:
     return f"\n## Failed cells ({len(failed)}; rerun the same command to retry them)\n\n" + markdown_table(
         ["cell", "error"], [[f["id"], f["error"]] for f in failed]
     )
-
-
-def plots(out: Path, rows: list[dict], equal: dict[str, dict[int, float]]) -> None:
-    """{headline}_vs_params.png (mean ± std), delta_vs_params.png (paired Δ with 95 % CIs),
-    time_vs_params.png (medians), render_grid.png (one seed's previews)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    h = rows[0]["headline"]
-    series: dict[tuple[str, str], dict[int, list[dict]]] = {}
-    for r in rows:
-        series.setdefault((strategy(r), r["retrain"]), {}).setdefault(r["pruned"]["params"], []).append(r)
-    x_label = "parameters (all networks of a model)"
-
-    def figure(name: str, ylabel: str, draw) -> None:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        draw(ax)
-        ax.set_xscale("log")
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        atomic_write(out / name, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-        plt.close(fig)
-
-    def quality(ax) -> None:
-        dense = [score(r["dense"], h) for r in rows]
-        if dense:
-            ax.errorbar([rows[0]["dense"]["params"]], [np.mean(dense)], yerr=[np.std(dense)], fmt="k*", ms=12)
-        for (name, mode), points in sorted(series.items()):
-            xs = sorted(points)
-            ys = [np.mean([score(r["pruned"], h) for r in points[x]]) for x in xs]
-            es = [np.std([score(r["pruned"], h) for r in points[x]]) for x in xs]
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{name} ({mode})")
-
-    def delta(ax) -> None:
-        ax.axhline(0, color="k", lw=0.8)
-        for (name, mode), points in sorted(series.items()):
-            xs, ys, lo, hi = [], [], [], []
-            for x in sorted(points):
-                ref = equal.get(mode, {})
-                ci = paired_ci(score(r["pruned"], h) - ref[r["seed"]] for r in points[x] if r["seed"] in ref)
-                if ci.n > 1:
-                    xs.append(x), ys.append(ci.mean), lo.append(ci.mean - ci.low), hi.append(ci.high - ci.mean)
-            if xs:
-                ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=f"{name} ({mode})")
-
-    def timing(ax) -> None:
-        ax.plot([rows[0]["dense"]["params"]], [_dense_sec(rows)], "k*", ms=12)
-        for (name, mode), points in sorted(series.items()):
-            xs = sorted(points)
-            ys = [_median([r["pruned"]["sec_per_iter"] for r in points[x]]) for x in xs]
-            ax.plot(xs, ys, "o-", label=f"{name} ({mode})")
-
-    word = _word(direction(rows))
-    figure(f"{h}_vs_params.png", f"{h}, {word} (mean ± std over seeds; ★ dense)", quality)
-    if any(equal.values()):
-        figure("delta_vs_params.png", f"Δ{h} vs equal-budget dense, {word} (95 % CI)", delta)
-    figure("time_vs_params.png", "s / training iteration (median; ★ dense)", timing)
-    _render_grid(out, rows, plt)
-    _cut_plot(out, rows, plt)
-
-
-def _cut_plot(out: Path, rows: list[dict], plt) -> None:
-    """cut_vs_retrained.png: each strategy right after surgery (hollow) and after retraining (filled),
-    mean ± std over the seeds evaluated at both, one panel per budget."""
-    h = rows[0]["headline"]
-    by = {k: g for k, g in groups(rows).items() if _by_seed(g, h, stage="pruned_before_retrain")}
-    budgets = sorted({(b, m) for b, m, _ in by})
-    if not budgets:
-        return
-    fig, axes = plt.subplots(1, len(budgets), figsize=(4.5 * len(budgets), 4), squeeze=False)
-    for ax, (budget, mode) in zip(axes.flat, budgets):
-        names = sorted(n for b, m, n in by if (b, m) == (budget, mode))
-        for x, name in enumerate(names):
-            at = _by_seed(by[(budget, mode, name)], h, stage="pruned_before_retrain")
-            end = [v for s, v in _by_seed(by[(budget, mode, name)], h).items() if s in at]
-            for values, face in ((list(at.values()), "none"), (end, "C0")):
-                ax.errorbar(
-                    [x], [np.mean(values)], yerr=[np.std(values)], fmt="o", mfc=face, mec="C0", ecolor="C0", capsize=3
-                )
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-        ax.set_title(f"{budget} ({mode})", fontsize=9)
-        ax.set_ylabel(f"{h}: at the cut (hollow), after retraining (filled)", fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    atomic_write(out / "cut_vs_retrained.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-
-
-def _render_grid(out: Path, rows: list[dict], plt) -> None:
-    previews = [(r["id"], out / "cells" / f"{r['id']}.png") for r in rows if r["seed"] == rows[0]["seed"]]
-    previews = [(i, p) for i, p in previews if p.exists()]
-    if not previews:
-        return
-    from PIL import Image
-
-    cols = min(4, len(previews))
-    n_rows = math.ceil(len(previews) / cols)
-    fig, axes = plt.subplots(n_rows, cols, figsize=(3 * cols, 3.2 * n_rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (cid, p) in zip(axes.flat, previews):
-        ax.imshow(np.asarray(Image.open(p)))
-        ax.set_title(cid.rsplit("-seed", 1)[0], fontsize=7)
-    fig.tight_layout()
-    atomic_write(out / "render_grid.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)

@@ -14,8 +14,8 @@ import argparse
 import statistics
 from pathlib import Path
 
+from prunekit.cells import _by_seed, _equal_budget, _paired, _test, _val, equal_budget_baselines, read_cells
 from prunekit.files import write_text
-from prunekit.study import _by_seed, _equal_budget, _paired, _test, _val, equal_budget_baselines, read_cells
 
 
 def arm(folder: Path) -> dict:

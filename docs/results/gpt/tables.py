@@ -17,7 +17,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from prunekit.study import equal_budget_baselines, paired_ci, read_cells
+from prunekit.cells import equal_budget_baselines, read_cells
+from prunekit.intervals import paired_ci
 
 HERE = Path(__file__).resolve().parent
 BUILT_IN = ("w_in", "w_out", "product", "activation")
