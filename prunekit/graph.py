@@ -223,7 +223,10 @@ class ModelGraph:
         if wanted is not None:
             unused = sorted(wanted - {names[m] for m in linears})
             if unused:
-                raise BadInput(f"prunable: {', '.join(unused)} is not used by the model's forward pass")
+                raise BadInput(
+                    f"prunable: {', '.join(unused)} is not called as a module in the forward pass (unused, or its "
+                    "weights read by a fused function such as nn.MultiheadAttention's): its neurons cannot be traced"
+                )
         heads = {m for m in linears if self._reaches_output(m)}
         self.heads = [names[m] for m in linears if m in heads]
         self.layers: dict[str, PrunableLayer] = {}

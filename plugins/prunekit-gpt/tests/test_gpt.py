@@ -77,6 +77,34 @@ def test_a_fused_qkv_split_into_heads_is_refused_before_any_scorer_runs():
     assert sorted(pruned.prunekit_plan.layers) == ["blocks.0.mlp.fc", "blocks.1.mlp.fc"]
 
 
+def test_the_feed_forward_of_pytorchs_own_transformer_encoder_is_pruned_as_asked():
+    """A transformer prunekit never saw (torch.nn.TransformerEncoder, pre-norm, fused attention)."""
+    from torch import nn
+
+    torch.manual_seed(0)
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(30, 32)
+            layer = nn.TransformerEncoderLayer(
+                32, 4, dim_feedforward=96, dropout=0.0, batch_first=True, norm_first=True
+            )
+            self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+            self.head = nn.Linear(32, 30)
+
+        def forward(self, idx):
+            return self.head(self.encoder(self.emb(idx)))
+
+    model, idx = Encoder().eval(), torch.randint(0, 30, (4, 10))
+    ffn = [layer.linear1 for layer in model.encoder.layers]
+    pruned = prunekit.prune(model, (idx,), scorer="w_out", selector="topk", width=48, prunable=ffn)
+    assert [(b.linear1.out_features, b.linear2.in_features) for b in pruned.encoder.layers] == [(48, 48)] * 2
+    assert pruned.encoder.layers[0].self_attn.out_proj.weight.shape == (32, 32)  # attention untouched
+    with pytest.raises(BadInput, match="not called as a module"):
+        prunekit.prune(model, (idx,), width=16, prunable=["encoder.layers.0.self_attn.out_proj"])
+
+
 def test_the_corpus_splits_as_nanogpt_does_with_a_held_out_slice_for_choices(tmp_path):
     text = "abcdefghij" * 100  # 1,000 characters
     (tmp_path / "t.txt").write_text(text, encoding="utf-8")
