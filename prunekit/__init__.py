@@ -1,5 +1,7 @@
 """prunekit: neuron pruning for PyTorch MLPs, with plug-in scorers, selectors and targets."""
 
+import importlib.metadata
+
 from prunekit.api import Scorer, Selector, apply, plan, prune
 from prunekit.budget import count_params
 from prunekit.checkpoint import load, save
@@ -25,4 +27,4 @@ __all__ = [
     "registry",
     "save",
 ]
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("prunekit")

@@ -21,8 +21,19 @@ app = typer.Typer(
 state = {"debug": False}
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from prunekit import __version__
+
+        typer.echo(f"prunekit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+def main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
     state["debug"] = debug
 
 

@@ -91,3 +91,13 @@ def test_eval_and_render_a_saved_nerf_run(tmp_path):
     assert (run / "renders" / "test_000_gt_dense_pruned.png").exists()
     assert_one_line_error(prunekit("render", run, "--video", "avi"), "--video must be gif or mp4")
     assert_one_line_error(prunekit("eval", tmp_path / "nothing"), "is not a run folder")
+
+
+def test_the_version_is_the_installed_distributions():
+    import importlib.metadata
+
+    import prunekit as pk
+
+    assert pk.__version__ == importlib.metadata.version("prunekit")
+    shown = prunekit("--version")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"prunekit {pk.__version__}"
