@@ -145,9 +145,9 @@ def test_gpt_smoke_run_reports_a_loss_and_exports_to_onnx_with_dynamic_batch_and
     import onnxruntime as ort
 
     pruned = prunekit.load(run / "pruned" / "gpt.safetensors")
-    session = ort.InferenceSession(str(run / "export" / "pruned" / "gpt.onnx"))
+    engine = ort.InferenceSession(str(run / "export" / "pruned" / "gpt.onnx"))
     idx = torch.randint(0, pruned.head.out_features, (3, 11))  # a batch and a length the export never saw
-    got = session.run(None, {session.get_inputs()[0].name: idx.numpy()})[0]
+    got = engine.run(None, {engine.get_inputs()[0].name: idx.numpy()})[0]
     with torch.no_grad():
         want = pruned(idx).numpy()
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
