@@ -198,9 +198,14 @@ def apply(
     on ``calibration``, which defaults to ``example_inputs``)."""
     the_plan = copy.deepcopy(the_plan)  # the result's own record; the caller's plan stays as it was
     pruned = copy.deepcopy(model)
-    graph = ModelGraph(pruned, example_inputs, list(the_plan.layers))
+    graph = ModelGraph(pruned, example_inputs, _planned(the_plan))
     again = the_plan.info.get("refit", False) if refit is None else refit
     return _cut(model, graph, the_plan, example_inputs, example_inputs if calibration is None else calibration, again)
+
+
+def _planned(the_plan: Plan) -> list[str]:
+    """Every layer a plan cuts: each group's root and the layers coupled to it (a residual sum)."""
+    return [name for lp in the_plan.layers.values() for name in lp.members]
 
 
 def _cut(dense: nn.Module, graph: ModelGraph, the_plan: Plan, example_inputs, calibration, refit: bool) -> nn.Module:
@@ -317,7 +322,7 @@ def prune_steps(
             example_inputs,
             calibration,
             refit,
-            list(final.layers),
+            _planned(final),
             seed=seed + step - 1,
             counts=counts,
             **plan_args,
