@@ -304,6 +304,16 @@ def export_models(
     return records
 
 
+INT8_OPS = {"DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv"}
+
+
+def _quantized_ops(path: Path) -> set[str]:
+    """The int8 operators an ONNX file's graph holds (onnxruntime's dynamic quantization adds them)."""
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node} & INT8_OPS
+
+
 def engine_models(
     folder: Path, models: dict[str, nn.Module], task, int8: bool = False, checkpoints: Path | None = None
 ) -> dict:
@@ -336,6 +346,8 @@ def engine_models(
                     "older export); run `prunekit export` again"
                 )
         precision = "int8" if int8 else "fp32"
+        if int8 and not _quantized_ops(path):  # what the file claims against what it holds
+            raise ExportError(f"{path} holds no int8 operator: not an int8 quantization; export again with --int8")
         verify(path, model, task.example_inputs(name), precision, task.dynamic_axes(name))
         engines[name] = OnnxModule(path)
     return engines

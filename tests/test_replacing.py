@@ -136,3 +136,26 @@ def test_a_tampered_sweep_cell_is_named_and_the_results_stay_as_they_were(tmp_pa
     cell.write_text(cell.read_text().replace('"accuracy": ', f'"accuracy": {value}, "was": ', 1))
     assert_one_line_error(prunekit("results", out), cell.name, "not a usable sweep cell")
     assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_an_fp32_export_passed_off_as_int8_is_refused(finished, tmp_path):
+    """The fp32 .onnx copied over the .int8.onnx, its recorded checksum edited to match: the file's own
+    operators say it is not a quantization."""
+    pytest.importorskip("onnxruntime")
+    from prunekit.deploy import sha256
+
+    out = _copy(finished, tmp_path)
+    assert prunekit("export", out, "--int8").returncode == 0
+    folder = out / "export" / "pruned"
+    shutil.copyfile(folder / "mlp.onnx", folder / "mlp.int8.onnx")
+    described = json.loads((folder / "mlp.json").read_text())
+    described["export"]["int8"]["sha256"] = sha256(folder / "mlp.int8.onnx")
+    (folder / "mlp.json").write_text(json.dumps(described))
+    assert_one_line_error(prunekit("eval", out, "--backend", "onnxruntime-int8"), "holds no int8 operator")
+
+
+def test_an_export_folder_that_cannot_be_made_is_one_line(finished, tmp_path):
+    """Below a file, as below a read-only folder, the folder cannot be made: one line, not an OSError."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_one_line_error(prunekit("export", finished, "--out", blocker / "x", "--format", "pt2"), "is not writable")
