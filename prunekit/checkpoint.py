@@ -280,7 +280,7 @@ def load(path: Path | str, cls: type[nn.Module] | None = None, trust: bool = Fal
 
         try:
             check_mode(quantization["mode"])
-            tensors = expand(tensors, list(quantization["tensors"]))
+            tensors = expand(tensors, list(quantization["tensors"]), quantization["mode"])
         except (KeyError, TypeError, PrunekitError) as exc:
             raise CheckpointError(f"{sidecar(path)}: bad quantization record: {exc}") from None
     for name, tensor in tensors.items():
@@ -339,7 +339,18 @@ def _check_summary(description: dict, path: Path) -> list[str] | str:
         problems = mismatches(built_shapes, description["shapes"], _plan(description, path))
     except CheckpointError as exc:
         return [str(exc)]
-    return problems or _non_finite(path) or "ok"
+    return problems or _non_finite(path) or _mislabelled(description, path) or "ok"
+
+
+def _mislabelled(description: dict, path: Path) -> list[str]:
+    """A quantization record over tensors stored otherwise (fp32 under "int8")."""
+    from prunekit.quantize import STORED, mislabelled
+
+    record = description.get("quantization") or {}
+    if record.get("mode") not in STORED:
+        return []
+    wrong = mislabelled(load_tensors(path), list(record.get("tensors") or []), record["mode"])
+    return [f"quantization {w}" for w in wrong]
 
 
 def _non_finite(path: Path) -> list[str]:

@@ -54,8 +54,21 @@ def compress(state: dict[str, torch.Tensor], mode: str) -> tuple[dict[str, torch
     return out, names
 
 
-def expand(tensors: dict[str, torch.Tensor], names: list[str]) -> dict[str, torch.Tensor]:
-    """fp32 tensors back from what :func:`compress` stored."""
+STORED = {"int8": torch.int8, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def mislabelled(tensors: dict[str, torch.Tensor], names: list[str], mode: str) -> list[str]:
+    """The tensors a ``mode`` record lists that the file does not hold in ``mode`` (fp32 under an int8
+    record): what a file claims, checked against what it holds."""
+    wanted = STORED[mode]
+    return [f"{n} is {tensors[n].dtype}, not {mode}" for n in names if n in tensors and tensors[n].dtype != wanted]
+
+
+def expand(tensors: dict[str, torch.Tensor], names: list[str], mode: str | None = None) -> dict[str, torch.Tensor]:
+    """fp32 tensors back from what :func:`compress` stored (``mode``: refuse a record the tensors belie)."""
+    wrong = mislabelled(tensors, names, mode) if mode is not None else []
+    if wrong:
+        raise BadInput(f"the quantization record says {mode}, but {wrong[0]}")
     out = {}
     for name, t in tensors.items():
         if name.endswith(SCALE_SUFFIX):

@@ -159,3 +159,21 @@ def test_an_export_folder_that_cannot_be_made_is_one_line(finished, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert_one_line_error(prunekit("export", finished, "--out", blocker / "x", "--format", "pt2"), "is not writable")
+
+
+def test_an_int8_record_over_fp32_tensors_is_refused_at_load_and_named_by_inspect(tmp_path):
+    """A quantization record that says int8 over tensors stored in fp32: the description claims what the
+    file does not hold."""
+    from torch import nn
+
+    import prunekit as pk
+    from prunekit.errors import CheckpointError
+
+    path = pk.save(nn.Linear(4, 3), tmp_path / "m.safetensors", config={"in_features": 4, "out_features": 3})
+    description = json.loads((tmp_path / "m.json").read_text())
+    description["quantization"] = {"mode": "int8", "tensors": ["weight"]}
+    (tmp_path / "m.json").write_text(json.dumps(description))
+    with pytest.raises(CheckpointError, match="says int8, but weight is torch.float32"):
+        pk.load(path)
+    shown = prunekit("inspect", path)
+    assert json.loads(shown.stdout)["check"] == ["quantization weight is torch.float32, not int8"]
