@@ -27,15 +27,26 @@ def prunekit(
     )
 
 
-def kill_9_when(path: Path, *args, timeout: float = 120) -> None:
+def wait_for_file(path: Path, proc: subprocess.Popen, hang_guard: float = 600) -> None:
+    """Wait for ``path`` to appear (the event), while ``proc`` runs. If ``proc`` ends first the test fails
+    with its output; ``hang_guard`` only stops a test whose process neither wrote the file nor ended."""
+    deadline = time.monotonic() + hang_guard
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"the process ended (exit {proc.returncode}) before {path} appeared")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{path} did not appear and the process did not end: killed")
+        time.sleep(0.01)
+
+
+def kill_9_when(path: Path, *args, timeout: float = 600) -> None:
     """Start ``prunekit *args``, SIGKILL it as soon as ``path`` appears (the event a test waits for, e.g.
     the first training checkpoint) and check it died without writing its report."""
     proc = subprocess.Popen(
         [_exe(), *map(str, args)], env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + timeout
-    while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
+    wait_for_file(path, proc, timeout)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"

@@ -5,13 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from cli import assert_one_line_error, kill_9_when, prunekit, report
+from cli import assert_one_line_error, kill_9_when, prunekit, report, wait_for_file
 from PIL import Image
 from scenes import write_blender
 
@@ -245,10 +244,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     state = out / "dense" / "train_state.safetensors"
-    deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    wait_for_file(state, proc)  # the first checkpoint: training is under way
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -482,9 +478,7 @@ def test_sigterm_is_handled_as_ctrl_c(tmp_path):
         env=dict(os.environ, PRUNEKIT_PROGRESS="0"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     state = out / "dense" / "train_state.safetensors"
-    deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    wait_for_file(state, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
@@ -497,10 +491,7 @@ def test_a_second_sweep_into_the_same_folder_stops_at_once(tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "prunekit")
     first = subprocess.Popen([exe, *args], env=dict(os.environ, PRUNEKIT_PROGRESS="0"), stderr=subprocess.DEVNULL)
     try:
-        state = out / "dense-seed0" / "train_state.safetensors"
-        deadline = time.time() + 120
-        while not state.exists() and time.time() < deadline and first.poll() is None:
-            time.sleep(0.05)
+        wait_for_file(out / "dense-seed0" / "train_state.safetensors", first)  # it holds the lock
         assert_one_line_error(prunekit(*args), "another prunekit process is writing to --out")
     finally:
         first.kill()
