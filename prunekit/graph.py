@@ -295,7 +295,10 @@ class ModelGraph:
                 continue
             seen.add(node)
             op = node.grad_fn.name() if node.grad_fn is not None else ""
-            if any(key in op for key in _MIXING_OPS):
+            # a linear layer on batched sequences runs as view → (add)mm → view: that product is the
+            # consumer's own, not an operation between the layers
+            own = "mm" in op.lower() and node.outputs and all(isinstance(o.module, nn.Linear) for o in node.outputs)
+            if not own and any(key in op for key in _MIXING_OPS):
                 return op.removesuffix("0").removesuffix("Backward")
             stack.extend(node.outputs)
         return None

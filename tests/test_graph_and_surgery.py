@@ -73,3 +73,26 @@ def test_residual_layers_are_coupled():
 def test_model_without_prunable_layer():
     with pytest.raises(prunekit.PrunekitError, match="no prunable layer"):
         prunekit.prune(nn.Sequential(nn.Linear(4, 2)), (torch.randn(3, 4),), width=1)
+
+
+def test_a_bias_free_consumer_on_sequences_is_prunable_and_a_hand_written_attention_is_not():
+    """A linear layer on (batch, time, features) runs as view → mm → view: that product is the consumer's
+    own. A product of two activations (q · kᵀ, attention written by hand) mixes neurons: refused."""
+    import pytest
+
+    from prunekit.errors import BadInput
+
+    seq = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3, bias=False), nn.GELU(), nn.Linear(3, 2))
+    x = torch.randn(2, 5, 4)
+    assert list(ModelGraph(seq, (x,)).layers) == ["0", "2"]
+
+    class HandAttention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.q, self.k, self.out = nn.Linear(4, 8), nn.Linear(4, 8), nn.Linear(5, 2)
+
+        def forward(self, x):
+            return self.out(self.q(x) @ self.k(x).transpose(1, 2))
+
+    with pytest.raises(BadInput, match="cannot prune q: its neurons pass through"):
+        ModelGraph(HandAttention(), (x,), prunable=["q"])
