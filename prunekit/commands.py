@@ -467,15 +467,16 @@ def export(
         raise BadInput(
             f"--out {out} is a non-empty folder that `prunekit export` did not write; choose a new or empty folder"
         )
+    stages_out = ("dense", "pruned") if which == "both" else (which,)
     try:
-        for stage in ("dense", "pruned"):
+        for stage in stages_out:
             (out / stage).mkdir(parents=True, exist_ok=True)
         (out / EXPORT_MARK).write_text("written by prunekit export\n", encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"--out {out} is not writable: {exc.strerror or exc}") from None
     described = {"dense": run_dir / report.get("dense_dir", "dense"), "pruned": run_dir / "pruned"}
     rows = []
-    for stage in ("dense", "pruned") if which == "both" else (which,):
+    for stage in stages_out:
         records = export_models(task, stages[stage], out / stage, fmt, int8, described[stage])
         for name, r in records.items():
             err = r["verified"]["relative_error"]
