@@ -9,7 +9,7 @@ import traceback
 import typer
 
 from prunekit import commands, plugins
-from prunekit.errors import PrunekitError, StopSignal
+from prunekit.errors import BadInput, PrunekitError, StopSignal
 from prunekit.runtime import init_distributed, keep_large_allocations, leave_distributed
 
 app = typer.Typer(
@@ -58,6 +58,7 @@ def entry() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop)
     try:
+        refuse_empty(sys.argv[1:])
         init_distributed()  # under torchrun: join the process group (gloo on CPU, nccl on CUDA)
         app()  # click reports its own usage errors (exit 2)
     except PrunekitError as exc:
@@ -77,6 +78,18 @@ def entry() -> None:
         sys.exit(1)
     finally:
         leave_distributed()
+
+
+def refuse_empty(args: list[str]) -> None:
+    """No prunekit argument means anything when empty, and some would mean harm: Typer turns ``--out ""``
+    into the current folder. Refuse every empty value, naming its option."""
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if arg.startswith("-") and eq and not value:
+            raise BadInput(f"{flag} is empty; give a value")
+        if arg == "":
+            before = args[i - 1] if i and args[i - 1].startswith("-") else None
+            raise BadInput(f"{before} is empty; give a value" if before else "an empty argument was given")
 
 
 def _stop(signum, frame) -> None:

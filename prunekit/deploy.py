@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -145,8 +146,24 @@ def quantize_int8(onnx_path: Path | str, out: Path | str) -> Path:
                 lambda tmp: quantize_dynamic(str(onnx_path), str(tmp), per_channel=True, weight_type=QuantType.QInt8),
             )
     except Exception as exc:
-        raise ExportError(f"int8 quantization of {onnx_path} failed: {str(exc).splitlines()[0]}") from None
+        # onnxruntime writes a shape-inferred copy to a temporary folder first; a full disk there surfaces
+        # as a corrupt protobuf, so the space is probed to name the real cause
+        cause = _no_room(Path(onnx_path).stat().st_size, out.parent, Path(tempfile.gettempdir()))
+        raise ExportError(f"int8 quantization of {onnx_path} failed: {cause or str(exc).splitlines()[0]}") from None
     return out
+
+
+def _no_room(size: int, *folders: Path) -> str | None:
+    """Why a file of ``size`` bytes cannot be written in one of ``folders`` (disk full, file too large),
+    or None when each takes it."""
+    for folder in folders:
+        try:
+            with tempfile.TemporaryFile(dir=folder) as probe:
+                probe.write(b"\0" * size)
+                probe.flush()
+        except OSError as exc:
+            return f"cannot write {size:,} bytes in {folder}: {exc.strerror or exc}"
+    return None
 
 
 class OnnxModule(nn.Module):

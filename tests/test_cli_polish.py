@@ -101,3 +101,15 @@ def test_the_version_is_the_installed_distributions():
     assert pk.__version__ == importlib.metadata.version("prunekit")
     shown = prunekit("--version")
     assert shown.returncode == 0 and shown.stdout.strip() == f"prunekit {pk.__version__}"
+
+
+def test_an_empty_value_is_refused_not_taken_for_the_current_folder(tmp_path):
+    # Typer turns an empty path into "."; a run, sweep or export there would write into the working folder
+    for args, flag in (
+        (("run", "digits", "--out", ""), "--out is empty"),
+        (("sweep", "digits", "--widths", "16", "--out="), "--out is empty"),
+        (("export", tmp_path, "--out", ""), "--out is empty"),
+        (("eval", ""), "an empty argument"),
+    ):
+        assert_one_line_error(prunekit(*args, cwd=tmp_path), flag)
+    assert not list(tmp_path.iterdir())

@@ -3,10 +3,13 @@ any batch size, runs in onnxruntime (fp32 and int8) through `prunekit eval`, or 
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
-from cli import assert_one_line_error, prunekit
+from cli import _exe, assert_one_line_error, prunekit
+from conftest import cli_env
 from mlps import TwoHeadField
 
 import prunekit as pk
@@ -94,6 +97,43 @@ def test_export_and_evaluate_a_run_in_onnxruntime(tmp_path):
     assert_one_line_error(prunekit("eval", run, "--backend", "onnxruntime"), "SHA-256 differs")
     assert_one_line_error(prunekit("export", run, "--format", "tflite"), "--format must be one of onnx, pt2")
     assert_one_line_error(prunekit("export", run, "--format", "pt2", "--int8"), "--int8 quantizes ONNX exports")
+
+
+def _full_disk_at(limit: int):
+    """A child's file size limit, as a full disk is met: a write past ``limit`` bytes fails (EFBIG)."""
+    import resource
+    import signal
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of the process being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="file size limits as Linux sets them")
+def test_a_full_disk_during_export_leaves_the_last_export_whole_and_nothing_partial(tmp_path):
+    run = tmp_path / "run"
+    assert prunekit(*DIGITS, "--out", run).returncode == 0
+    assert prunekit("export", run, "--int8").returncode == 0
+    before = {p: p.read_bytes() for p in (run / "export").rglob("*") if p.is_file()}
+    proc = subprocess.run(
+        [_exe(), "export", str(run), "--int8"], env=cli_env(), capture_output=True, text=True,
+        preexec_fn=_full_disk_at(60_000),  # below the dense model's ONNX file
+    )  # fmt: skip
+    assert_one_line_error(proc, "File too large")
+    assert {p: p.read_bytes() for p in (run / "export").rglob("*") if p.is_file()} == before
+
+    # int8 quantization writes a shape-inferred copy elsewhere first: its failure is named, nothing is left
+    temp, out = tmp_path / "temp", tmp_path / "int8"
+    temp.mkdir(), out.mkdir()
+    code = f"from prunekit.deploy import quantize_int8; quantize_int8({str(run / 'export/dense/mlp.onnx')!r}, {str(out / 'm.onnx')!r})"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={**cli_env(), "TMPDIR": str(temp)}, capture_output=True, text=True,
+        preexec_fn=_full_disk_at(20_000),  # below the int8 file
+    )  # fmt: skip
+    assert proc.returncode != 0 and "File too large" in proc.stderr.splitlines()[-1], proc.stderr
+    assert not list(out.iterdir()) and not [p for p in temp.rglob("*") if "onnx" in p.name or p.is_dir()]
 
 
 def test_without_the_extra_the_command_says_how_to_install_it(tmp_path):

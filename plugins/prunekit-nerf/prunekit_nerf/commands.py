@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import signal
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +39,16 @@ def render(
     refuse_other_targets(run_dir, "render draws")
     task, stages, _ = open_run(run_dir, data, device)
     path = run_dir / "renders" / f"turntable_dense_pruned.{video}"
-    files: list[str] = []
+    started = time.time()
     try:
         evaluations = {stage: task.evaluate(models) for stage, models in stages.items()}
         files = task.write_visuals(run_dir, evaluations["dense"], evaluations["pruned"])
         clips = [task.turntable(models, frames) for models in stages.values()]
         write_video(path, [np.concatenate(pair, axis=1) for pair in zip(*clips)])
     except KeyboardInterrupt as exc:
-        kept = f"{len(files)} test views in {run_dir / 'renders'}" if files else "nothing new"
+        # every render is renamed into place whole, so what is on disk from this call is what was kept
+        written = [p for p in (run_dir / "renders").glob("test_*.png") if p.stat().st_mtime >= started]
+        kept = f"{len(written)} test views in {run_dir / 'renders'}" if written else "nothing new"
         signum = getattr(exc, "signum", signal.SIGINT)
         raise Interrupted(f"interrupted: kept {kept}; the video was not written", signum) from None
     out_console.print(f"{len(files)} test views in {run_dir / 'renders'}; video: {path}")

@@ -1,9 +1,13 @@
 """End to end: the real `prunekit run nerf` in a subprocess, on each data format."""
 
 import math
+import shutil
+import signal
+import subprocess
 
 import pytest
-from cli import prunekit, report
+from cli import _exe, prunekit, report, wait_for_file
+from conftest import cli_env
 from scenes import write_blender, write_llff, write_transforms
 
 FIELDS = ("params", "size_mb", "widths", "sec_per_iter", "psnr", "ssim", "render_seconds")
@@ -88,3 +92,22 @@ def test_dense_checkpoint_is_reused(tmp_path):
     a, b = report(first), report(second)
     assert b["training"]["dense"] is None and b["retrain"] == "scratch"
     assert a["dense"]["psnr"] == pytest.approx(b["dense"]["psnr"], abs=1e-9)
+
+
+def test_render_interrupted_says_what_it_kept(tmp_path):
+    run = tmp_path / "run"
+    assert prunekit("run", "nerf", "--preset", "smoke", "--iters", "5", "--width", "64", "--out", run).returncode == 0
+    views = [run / f for f in report(run)["files"] if f.startswith("renders/test_")]
+    shutil.rmtree(run / "renders")
+    proc = subprocess.Popen(  # a turntable long enough to be interrupted in; SIGINT ignored, as a background job's
+        [_exe(), "render", str(run), "--frames", "100000"],
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    for view in views:  # the event: every test view written, the turntable under way
+        wait_for_file(view, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"interrupted: kept {len(views)} test views in" in err and "the video was not written" in err, err
+    assert "Traceback" not in err and not list((run / "renders").glob("turntable*"))
