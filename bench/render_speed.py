@@ -23,8 +23,8 @@ from prunekit_nerf.task import NerfTask
 
 import prunekit
 from prunekit.deploy import OnnxModule, quantize_int8
-from prunekit.pipeline import load_models
 from prunekit.runtime import resolve_device
+from prunekit.stages import load_models
 from prunekit.target import RunOptions
 
 

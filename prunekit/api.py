@@ -8,63 +8,43 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from typing import Protocol, runtime_checkable
+from dataclasses import replace
 
 import torch
 from torch import nn
 
 from prunekit import plugins
-from prunekit.budget import Budget, allocate
-from prunekit.calibration import Calibration, Loss, calibrate
+from prunekit.budget import allocate
+from prunekit.calibration import Loss, calibrate
 from prunekit.errors import PluginError
 from prunekit.graph import ModelGraph, PrunableLayer, prunable_names
 from prunekit.plans import LayerPlan, Plan
+from prunekit.protocols import Scorer, Selector
 from prunekit.refit import refit as refit_layers
-from prunekit.schedule import check as check_schedule
 from prunekit.schedule import compose, widths_along
+from prunekit.spec import PruneSpec, name_of, request
 from prunekit.surgery import cut, verify
-
-
-@runtime_checkable
-class Scorer(Protocol):
-    """One importance score per output neuron of a layer; higher means more worth keeping."""
-
-    name: str
-    needs_calibration: bool
-
-    def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor: ...
-
-
-@runtime_checkable
-class Selector(Protocol):
-    """Which ``k`` neurons to keep given their scores, and optionally a positive scale for each kept one
-    (it multiplies the neuron's columns in every consumer)."""
-
-    name: str
-
-    def select(
-        self, scores: torch.Tensor, k: int, layer: PrunableLayer, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
 
 def _scorer(scorer: str | Scorer) -> Scorer:
     if isinstance(scorer, str):
         return plugins.get_scorer(scorer)
-    if not callable(getattr(scorer, "score", None)):
-        raise PluginError(f"scorer {scorer!r} is neither a registered name nor an object with score()")
+    if not isinstance(scorer, Scorer):
+        raise PluginError(
+            f"scorer {scorer!r} is neither a registered name nor a Scorer (subclass prunekit.plugin.ScorerBase: "
+            "it gives every optional capability its default)"
+        )
     return scorer
 
 
 def _selector(selector: str | Selector) -> Selector:
     if isinstance(selector, str):
         return plugins.get_selector(selector)
-    if not callable(getattr(selector, "select", None)):
-        raise PluginError(f"selector {selector!r} is neither a registered name nor an object with select()")
+    if not isinstance(selector, Selector):
+        raise PluginError(
+            f"selector {selector!r} is neither a registered name nor a Selector (subclass prunekit.plugin.SelectorBase)"
+        )
     return selector
-
-
-def _name(obj) -> str:
-    return obj if isinstance(obj, str) else getattr(obj, "name", type(obj).__name__)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -77,10 +57,10 @@ def _scores(score_fn, scorer, layer: PrunableLayer, name: str, calibration) -> t
     try:
         scores = torch.as_tensor(score_fn.score(layer, calibration)).detach().float().cpu().reshape(-1)
     except Exception as exc:  # a plug-in's bug, or a value that is not an array of numbers
-        raise PluginError(f"scorer {_name(scorer)!r} failed on layer {name}: {_first_line(exc)}") from None
+        raise PluginError(f"scorer {name_of(scorer)!r} failed on layer {name}: {_first_line(exc)}") from None
     if scores.numel() != layer.width or not torch.isfinite(scores).all():
         raise PluginError(
-            f"scorer {_name(scorer)!r} gave {scores.numel()} scores (finite: "
+            f"scorer {name_of(scorer)!r} gave {scores.numel()} scores (finite: "
             f"{bool(torch.isfinite(scores).all())}) for {name} of width {layer.width}"
         )
     return scores
@@ -94,8 +74,8 @@ def _selection(select_fn, selector, scores, k: int, layer: PrunableLayer, name: 
         idx = torch.as_tensor(idx).cpu()
         scales = None if scales is None else torch.as_tensor(scales).float().cpu().reshape(-1)
     except Exception as exc:
-        raise PluginError(f"selector {_name(selector)!r} failed on layer {name}: {_first_line(exc)}") from None
-    where = f"selector {_name(selector)!r} on layer {name}"
+        raise PluginError(f"selector {name_of(selector)!r} failed on layer {name}: {_first_line(exc)}") from None
+    where = f"selector {name_of(selector)!r} on layer {name}"
     if idx.dtype.is_floating_point or idx.dtype == torch.bool or idx.dim() != 1:
         raise PluginError(
             f"{where} returned {idx.dtype} indices of shape {list(idx.shape)}, expected a 1-D integer tensor"
@@ -113,44 +93,34 @@ def _selection(select_fn, selector, scores, k: int, layer: PrunableLayer, name: 
 
 def make_plan(
     graph: ModelGraph,
-    scorer: str | Scorer = "w_out",
-    selector: str | Selector = "coreset",
-    width: int | None = None,
-    keep: float | None = None,
+    spec: PruneSpec,
     calibration=None,
-    seed: int = 0,
-    allocation: str = "uniform",
-    round_to: int = 1,
     counts: dict[str, int] | None = None,
     loss: Loss | None = None,
 ) -> Plan:
-    """Score every prunable layer of ``graph``, and select the neurons it keeps within the budget (or
-    exactly ``counts`` per layer: a step of a gradual schedule). ``loss`` is what gradient-based scorers
-    differentiate (default: the output energy)."""
-    score_fn, select_fn = _scorer(scorer), _selector(selector)
-    budget = Budget(width=width, keep=keep, allocation=allocation, round_to=round_to)
+    """Score every prunable layer of ``graph``, and select the neurons it keeps within ``spec``'s budget
+    (or exactly ``counts`` per layer: a step of a gradual schedule). ``loss`` is what gradient-based
+    scorers differentiate (default: the output energy)."""
+    score_fn, select_fn = _scorer(spec.scorer), _selector(spec.selector)
+    budget = spec.budget
     calib = (
         calibrate(
-            graph,
-            calibration,
-            gradients=getattr(score_fn, "needs_gradients", False),
-            fisher_chunks=getattr(score_fn, "fisher_chunks", 0),
-            loss=loss,
+            graph, calibration, gradients=score_fn.needs_gradients, fisher_chunks=score_fn.fisher_chunks, loss=loss
         )
-        if getattr(score_fn, "needs_calibration", False)
+        if score_fn.needs_calibration
         else {}
     )
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(spec.seed)
     layers, all_scores = {}, {}
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(spec.seed)
         for name, layer in graph.layers.items():
-            all_scores[name] = _scores(score_fn, scorer, layer, name, calib.get(name))
+            all_scores[name] = _scores(score_fn, spec.scorer, layer, name, calib.get(name))
         graph.model.zero_grad(set_to_none=True)  # what calibration left for gradient-based scorers
         kept_counts = allocate(graph, budget, all_scores) if counts is None else counts
         for name, layer in graph.layers.items():
             scores = all_scores[name]
-            idx, scales = _selection(select_fn, selector, scores, kept_counts[name], layer, name, generator)
+            idx, scales = _selection(select_fn, spec.selector, scores, kept_counts[name], layer, name, generator)
             layers[name] = LayerPlan(
                 width=layer.width,
                 kept=idx.tolist(),
@@ -159,11 +129,11 @@ def make_plan(
                 scores=scores.tolist(),
             )
     info = {
-        "scorer": _name(scorer),
-        "selector": _name(selector),
+        "scorer": name_of(spec.scorer),
+        "selector": name_of(spec.selector),
         "budget": budget.as_dict(),
-        "seed": seed,
-        "allocation": allocation,
+        "seed": spec.seed,
+        "allocation": spec.allocation,
     }
     return Plan(layers, info)
 
@@ -171,22 +141,18 @@ def make_plan(
 def plan(
     model: nn.Module,
     example_inputs,
+    spec: PruneSpec | None = None,
     *,
-    scorer: str | Scorer = "w_out",
-    selector: str | Selector = "coreset",
-    width: int | None = None,
-    keep: float | None = None,
     calibration=None,
-    seed: int = 0,
-    allocation: str = "uniform",
-    round_to: int = 1,
     prunable=None,
     loss: Loss | None = None,
+    **options,
 ) -> Plan:
     """The Plan that :func:`prune` would apply, without changing ``model``; same arguments."""
+    spec = request(spec, options)
     calibration = example_inputs if calibration is None else calibration
     graph = ModelGraph(copy.deepcopy(model), example_inputs, prunable_names(prunable, model))
-    return make_plan(graph, scorer, selector, width, keep, calibration, seed, allocation, round_to, loss=loss)
+    return make_plan(graph, spec, calibration, loss=loss)
 
 
 def apply(
@@ -224,29 +190,24 @@ def _cut(dense: nn.Module, graph: ModelGraph, the_plan: Plan, example_inputs, ca
 def prune(
     model: nn.Module,
     example_inputs,
-    scorer: str | Scorer = "w_out",
-    selector: str | Selector = "coreset",
-    width: int | None = None,
-    keep: float | None = None,
+    spec: PruneSpec | None = None,
+    *,
     calibration=None,
-    refit: bool = False,
-    seed: int = 0,
-    allocation: str = "uniform",
-    round_to: int = 1,
-    steps: int = 1,
-    schedule: str = "cubic",
-    between: Callable[[nn.Module, int], None] | None = None,
     prunable=None,
     loss: Loss | None = None,
+    between: Callable[[nn.Module, int], None] | None = None,
+    **options,
 ) -> nn.Module:
     """A pruned, verified copy of ``model``; its plan is ``result.prunekit_plan``.
 
+    What to prune and how is a :class:`PruneSpec` — ``spec``, or its fields as keyword arguments
+    (``scorer="product", width=64``), or both (the keywords replace the spec's fields). ``scorer`` and
+    ``selector`` are registered names or objects (see :class:`Scorer`, :class:`Selector`).
     ``example_inputs`` is a tensor or tuple of tensors (batch first) that ``model(*example_inputs)``
-    accepts. ``scorer`` and ``selector`` are registered names or objects (see :class:`Scorer`,
-    :class:`Selector`). ``calibration`` (same form, more rows) feeds data-aware scorers and the refit; it
-    defaults to ``example_inputs``. ``refit=True`` re-solves every layer that lost inputs by least
-    squares so the pruned model tracks the dense one on the calibration data. ``round_to=16`` keeps
-    every width a multiple of 16, which matrix-multiply kernels run faster.
+    accepts. ``calibration`` (same form, more rows) feeds data-aware scorers and the refit; it defaults
+    to ``example_inputs``. ``refit=True`` re-solves every layer that lost inputs by least squares so the
+    pruned model tracks the dense one on the calibration data. ``round_to=16`` keeps every width a
+    multiple of 16, which matrix-multiply kernels run faster.
 
     ``prunable`` names the layers that may lose output neurons: a list of ``nn.Linear`` modules or their
     names (``[b.mlp.fc for b in model.blocks]`` prunes a transformer's feed-forward units only); None
@@ -258,41 +219,31 @@ def prune(
     "linear") to the same widths as one shot, ``between(model, step)`` called after each cut but the last
     (to train the model in place before it is scored again).
     """
-    cuts = prune_steps(
-        model, example_inputs, scorer=scorer, selector=selector, width=width, keep=keep, calibration=calibration,
-        refit=refit, seed=seed, allocation=allocation, round_to=round_to, steps=steps, schedule=schedule,
-        prunable=prunable, loss=loss,
-    )  # fmt: skip
+    spec = request(spec, options)
+    cuts = prune_steps(model, example_inputs, spec, calibration=calibration, prunable=prunable, loss=loss)
     for step, pruned in enumerate(cuts, 1):
-        if step < steps and between is not None:
+        if step < spec.steps and between is not None:
             between(pruned, step)
     return pruned
 
 
-def _cut_once(current: nn.Module, example_inputs, calibration, refit: bool, prunable, **plan_args) -> nn.Module:
+def _cut_once(current: nn.Module, example_inputs, calibration, spec: PruneSpec, prunable, loss, counts=None):
     graph = ModelGraph(copy.deepcopy(current), example_inputs, prunable)
-    the_plan = make_plan(graph, calibration=calibration, **plan_args)
-    return _cut(current, graph, the_plan, example_inputs, calibration, refit)
+    the_plan = make_plan(graph, spec, calibration, counts=counts, loss=loss)
+    return _cut(current, graph, the_plan, example_inputs, calibration, spec.refit)
 
 
 def prune_steps(
     model: nn.Module,
     example_inputs,
-    scorer: str | Scorer = "w_out",
-    selector: str | Selector = "coreset",
-    width: int | None = None,
-    keep: float | None = None,
+    spec: PruneSpec | None = None,
+    *,
     calibration=None,
-    refit: bool = False,
-    seed: int = 0,
-    allocation: str = "uniform",
-    round_to: int = 1,
-    steps: int = 1,
-    schedule: str = "cubic",
     prunable=None,
     loss: Loss | None = None,
+    **options,
 ) -> Iterator[nn.Module]:
-    """Prune in ``steps`` cuts, yielding the model after each; same arguments as :func:`prune`.
+    """Prune in ``spec.steps`` cuts, yielding the model after each; same arguments as :func:`prune`.
 
     The widths a one-shot cut would give are computed on the dense model first; each cut moves every
     layer along ``schedule`` towards them (:func:`prunekit.schedule.widths_along`) and ends exactly there.
@@ -302,32 +253,21 @@ def prune_steps(
     :func:`apply` on the dense model rebuilds the same architecture, and the same weights when nothing
     trained in between and nothing was refitted.
     """
-    check_schedule(steps, schedule)
+    spec = request(spec, options)
     calibration = example_inputs if calibration is None else calibration
     prunable = prunable_names(prunable, model)  # modules of the caller's model, named before any copy
-    plan_args = dict(
-        scorer=scorer, selector=selector, width=width, keep=keep, allocation=allocation, round_to=round_to, loss=loss
-    )
-    if steps == 1:
-        yield _cut_once(model, example_inputs, calibration, refit, prunable, seed=seed, **plan_args)
+    if spec.steps == 1:
+        yield _cut_once(model, example_inputs, calibration, spec, prunable, loss)
         return
-    final = plan(model, example_inputs, calibration=calibration, seed=seed, prunable=prunable, **plan_args)
+    final = plan(model, example_inputs, spec, calibration=calibration, prunable=prunable, loss=loss)
     dense = {name: lp.width for name, lp in final.layers.items()}
     target = {name: len(lp.kept) for name, lp in final.layers.items()}
-    widths = widths_along(dense, target, steps, schedule, round_to)
+    widths = widths_along(dense, target, spec.steps, spec.schedule, spec.round_to)
     current, composed = model, None
     for step, counts in enumerate(widths, 1):
-        current = _cut_once(
-            current,
-            example_inputs,
-            calibration,
-            refit,
-            _planned(final),
-            seed=seed + step - 1,
-            counts=counts,
-            **plan_args,
-        )
+        at_step = replace(spec, seed=spec.seed + step - 1)
+        current = _cut_once(current, example_inputs, calibration, at_step, _planned(final), loss, counts)
         composed = current.prunekit_plan if composed is None else compose(composed, current.prunekit_plan)
-        composed.info["schedule"] = {"kind": schedule, "steps": steps, "widths": widths[:step]}
+        composed.info["schedule"] = {"kind": spec.schedule, "steps": spec.steps, "widths": widths[:step]}
         current.prunekit_plan = composed
         yield current

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -15,47 +16,16 @@ from prunekit import checkpoint, plugins, study
 from prunekit.api import prune as prune_model
 from prunekit.budget import count_params
 from prunekit.errors import BadInput, Interrupted
+from prunekit.flags import Flags, with_flags
 from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
 from prunekit.progress import out_console
 from prunekit.report import markdown_table
 from prunekit.runtime import resolve_precision, world
-from prunekit.target import RunOptions, option_pairs
-
-SCORER = typer.Option("w_out", help="Scorer name (see `prunekit plugins`).")
-SELECTOR = typer.Option("coreset", help="Selector name (see `prunekit plugins`).")
-WIDTH = typer.Option(None, help="Width of the widest prunable layer after pruning; others shrink alike.")
-KEEP = typer.Option(
-    None,
-    help="Fraction of parameters to keep, in (0, 1]. Default: run: half the widest prunable layer; prune: 0.5.",
-)
-REFIT = typer.Option(False, "--refit", help="Re-solve layers that lost inputs by least squares on calibration data.")
-SEED = typer.Option(0, help="Seed for training, sampling and selection.")
-PRECISION = typer.Option(
-    "fp32",
-    help="fp32, bf16 (autocast, where the hardware has it) or auto: bf16 where it runs faster (CUDA with bf16, "
-    "a CPU with AMX), fp32 elsewhere. The resolved one is recorded.",
-)
-ROUND_TO = typer.Option(
-    1, help="Keep widths that are multiples of N (16 suits CPU matrix kernels, 8 GPU tensor cores); 1: exact."
-)
-FINETUNE_SCHEDULE = typer.Option(
-    "cosine",
-    help="Fine-tuning learning rate: cosine (decay to 0.1x over it) or preset (the preset's schedule, restarted).",
-)
-STEPS = typer.Option(
-    1, help="Prune gradually: N cuts to the budget, re-scoring before each, the retraining split between them."
-)
-SCHEDULE = typer.Option("cubic", help="Widths along the --steps cuts: cubic (AGP: big cuts first) or linear.")
-DISTILL = typer.Option(
-    0.0, help="Retrain against the dense model too: loss weight of its outputs in [0, 1] (0: ground truth only)."
-)
-
+from prunekit.spec import PruneSpec
+from prunekit.target import RunOptions
 
 REFERENCE = typer.Option(study.REFERENCE, help="The scorer results.md compares every other scorer with, seed by seed.")
-TARGET_OPTION = typer.Option(
-    [], "--option", "-O", help="The target's own option KEY=VALUE, repeatable (nerf: -O factor=8 for LLFF captures)."
-)
 TRUST = typer.Option(
     False, "--trust", help="Allow a model class that no plug-in registers: imports the module the file names."
 )
@@ -67,84 +37,43 @@ def _interrupted(exc: KeyboardInterrupt, what: str) -> Interrupted:
     return Interrupted(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'}: {what}", signum)
 
 
-def _budget(width: int | None, keep: float | None, default: dict) -> tuple[int | None, float | None]:
-    """The budget asked for, else ``default`` ({"width": N} or {"keep": F})."""
-    if width is None and keep is None:
-        return default.get("width"), default.get("keep")
-    return width, keep
+# Each command's flags, generated from the settings they fill (prunekit.flags): an option is declared once.
+RUN_SPEC = Flags(PruneSpec, skip=("seed",))  # a run's seed is its options'
+RUN_OPTIONS = Flags(RunOptions, defaults={"preset": "demo"})
+RUN_OWN = Flags(RunConfig)
+SWEEP_SPEC = Flags(PruneSpec, only=("round_to", "refit", "steps", "schedule"))
+SWEEP_OPTIONS = Flags(
+    RunOptions,
+    skip=("seed",),
+    helps={"retrain_iters": "Retraining iterations per cell (default: --iters if given, else the preset's)."},
+)
+SWEEP_OWN = Flags(
+    RunConfig, only=("quantize",), helps={"quantize": "Also evaluate every cell quantized: int8, fp16 or bf16."}
+)
+PRUNE_SPEC = Flags(
+    PruneSpec,
+    only=("scorer", "selector", "width", "keep", "round_to", "seed"),
+    helps={"width": "Width of the widest prunable layer after pruning; others shrink alike. Default: --keep 0.5."},
+)
 
 
+def run_options(group: Flags, given: dict, **fixed) -> RunOptions:
+    """The RunOptions a command's flags ask for: data that exists, the precision resolved for the device."""
+    values = {**group.take(given), **fixed}
+    if values.get("data") is not None and not Path(values["data"]).exists():
+        raise BadInput(f"--data {values['data']} does not exist")
+    values["precision"] = resolve_precision(values["precision"], values["device"])
+    return RunOptions(**values)
+
+
+@with_flags(RUN_SPEC, RUN_OPTIONS, RUN_OWN)
 def run(
-    target: str = typer.Argument(..., help="Target name: nerf, digits, photo, … (see `prunekit plugins`)."),
-    data: Path | None = typer.Option(
-        None, help="Data set path (target-specific). Default: the target's built-in data."
-    ),
-    scorer: str = SCORER,
-    selector: str = SELECTOR,
-    width: int | None = WIDTH,
-    keep: float | None = KEEP,
-    retrain: str = typer.Option("finetune", help="finetune the selected weights, or retrain from scratch."),
-    refit: bool = REFIT,
-    distill: float = DISTILL,
-    finetune_schedule: str = FINETUNE_SCHEDULE,
-    allocation: str = typer.Option("uniform", help="uniform: one ratio for every layer; global: widths from scores."),
-    round_to: int = ROUND_TO,
-    steps: int = STEPS,
-    schedule: str = SCHEDULE,
-    quantize: str | None = typer.Option(None, help="After retraining, also quantize: int8, fp16 or bf16."),
-    preset: str = typer.Option("demo", help="Size of the run: demo (minutes on 2 cores), paper, smoke (for tests)."),
-    iters: int | None = typer.Option(None, help="Dense training iterations (overrides the preset)."),
-    retrain_iters: int | None = typer.Option(
-        None, help="Retraining iterations (default: --iters if given, else the preset's)."
-    ),
-    seed: int = SEED,
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
-    precision: str = PRECISION,
-    out: Path = typer.Option(Path("runs/latest"), help="Directory for report.json, report.md, renders, checkpoints."),
-    dense_checkpoint: Path | None = typer.Option(
-        None, help="A trained dense model to reuse: a run's --out folder, its dense/ folder, or a sweep's dense-seedN/."
-    ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue an interrupted run in --out from its last checkpoint."
-    ),
-    force: bool = typer.Option(False, "--force", help="Replace the results of a finished run in --out."),
-    option: list[str] = TARGET_OPTION,
+    target: str = typer.Argument(..., help="Target name: nerf, digits, gpt, … (see `prunekit plugins`)."), **given
 ) -> None:
     """Train (or load) a dense model, prune it, retrain it, and report both side by side."""
-    precision = resolve_precision(precision, device)
-    if data is not None and not data.exists():
-        raise BadInput(f"--data {data} does not exist")
-    options = RunOptions(
-        data=data,
-        preset=preset,
-        iters=iters,
-        retrain_iters=retrain_iters,
-        seed=seed,
-        device=device,
-        precision=precision,
-        distill=distill,
-        finetune_schedule=finetune_schedule,
-        target_options=option_pairs(option),
-    )
-    cfg = RunConfig(
-        target=target,
-        scorer=scorer,
-        selector=selector,
-        width=width,
-        keep=keep,
-        retrain=retrain,
-        refit=refit,
-        allocation=allocation,
-        round_to=round_to,
-        quantize=quantize,
-        steps=steps,
-        schedule=schedule,
-        options=options,
-        out=out,
-        dense_checkpoint=dense_checkpoint,
-        resume=resume,
-        force=force,
-    )
+    options = run_options(RUN_OPTIONS, given)
+    cfg = RunConfig(target=target, spec=PruneSpec(**RUN_SPEC.take(given)), options=options, **RUN_OWN.take(given))
+    out = cfg.out
     try:
         report = run_pipeline(cfg)
     except KeyboardInterrupt as exc:
@@ -177,35 +106,31 @@ def _parse_dims(dims: str) -> list[int]:
     return values
 
 
+@with_flags(PRUNE_SPEC)
 def prune_checkpoint(
     model: Path = typer.Argument(..., help="A model saved with prunekit.save (.safetensors + .json)."),
     input_dims: str = typer.Option(..., help="Feature size of each forward() input, e.g. 3,3 for NeRF (x, d)."),
-    scorer: str = SCORER,
-    selector: str = SELECTOR,
-    width: int | None = WIDTH,
-    keep: float | None = KEEP,
-    round_to: int = ROUND_TO,
-    seed: int = SEED,
     trust: bool = TRUST,
     out: Path = typer.Option(..., help="Where to save the pruned model (.safetensors)."),
+    **given,
 ) -> None:
     """Prune a saved model with random example inputs (weight-only scorers need no data)."""
+    spec = PruneSpec(**PRUNE_SPEC.take(given))
+    if spec.width is None and spec.keep is None:
+        spec = replace(spec, keep=0.5)
     dims = _parse_dims(input_dims)
     target = checkpoint.weights_path(out)
     if target.exists() or checkpoint.sidecar(target).exists():
         raise BadInput(f"--out {out} already exists; choose a new path")
     dense = checkpoint.load(model, trust=trust)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(spec.seed)
     inputs = tuple(torch.randn(256, d, generator=gen) for d in dims)
-    width, keep = _budget(width, keep, {"keep": 0.5})
     try:  # a wrong count or size of inputs is the user's to fix: say so before any pruning starts
         with torch.no_grad():
             dense(*inputs)
     except (RuntimeError, TypeError) as exc:
         raise BadInput(f"the model does not accept inputs of sizes {dims}: {str(exc).splitlines()[0]}") from None
-    pruned = prune_model(
-        dense, inputs, scorer=scorer, selector=selector, width=width, keep=keep, seed=seed, round_to=round_to
-    )
+    pruned = prune_model(dense, inputs, spec)
     path = checkpoint.save(pruned, out, config=checkpoint.read_description(model).get("config") or {})
     out_console.print(f"{count_params(dense):,} → {count_params(pruned):,} parameters; saved {path}")
 
@@ -248,34 +173,20 @@ def _split(value: str, cast, flag: str) -> list:
     return items
 
 
+@with_flags(SWEEP_SPEC, SWEEP_OPTIONS, SWEEP_OWN)
 def sweep(
     target: str = typer.Argument(..., help="Target name (see `prunekit plugins`)."),
-    data: Path | None = typer.Option(None, help="Data set path (target-specific)."),
     scorers: str = typer.Option("w_in,w_out,product", help="Comma-separated scorers."),
     selectors: str = typer.Option("topk,coreset", help="Comma-separated selectors."),
     widths: str | None = typer.Option(None, help="Comma-separated widths, e.g. 128,64."),
     keeps: str | None = typer.Option(None, help="Comma-separated parameter fractions, e.g. 0.48."),
+    allocations: str = typer.Option("uniform", help="Comma-separated allocations: uniform, global."),
     retrain: str = typer.Option("finetune", help="Comma-separated retrain modes: finetune, scratch."),
     seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
     uniform: bool = typer.Option(True, help="Include the uniform-random baseline."),
-    refit: bool = REFIT,
-    distill: float = DISTILL,
-    finetune_schedule: str = FINETUNE_SCHEDULE,
-    preset: str = typer.Option("smoke", help="Size of each run (see `prunekit run`)."),
-    iters: int | None = typer.Option(None, help="Dense training iterations (overrides the preset)."),
-    retrain_iters: int | None = typer.Option(
-        None, help="Retraining iterations per cell (default: --iters if given, else the preset's)."
-    ),
-    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
-    precision: str = PRECISION,
     out: Path = typer.Option(Path("runs/sweep"), help="Directory for results.json/md, plots and cells/."),
     at_cut: bool = typer.Option(False, "--at-cut", help="Also evaluate each pruned model before retraining."),
-    allocations: str = typer.Option("uniform", help="Comma-separated allocations: uniform, global."),
-    round_to: int = ROUND_TO,
-    steps: int = STEPS,
-    schedule: str = SCHEDULE,
     reference: str = REFERENCE,
-    quantize: str | None = typer.Option(None, help="Also evaluate every cell quantized: int8, fp16 or bf16."),
     equal_budget: bool = typer.Option(True, help="Also train each dense model for the retraining budget."),
     dense_from: Path | None = typer.Option(
         None, help="Reuse another sweep folder's finished dense models and references (same data and training)."
@@ -287,7 +198,7 @@ def sweep(
     address: str | None = typer.Option(None, help="Ray cluster address (default: RAY_ADDRESS, else start one here)."),
     cpus_per_cell: float = typer.Option(1.0, help="CPUs each Ray task reserves (and torch threads it uses)."),
     gpus_per_cell: float = typer.Option(0.0, help="GPUs each Ray task reserves (fractions share a GPU)."),
-    option: list[str] = TARGET_OPTION,
+    **given,
 ) -> None:
     """Scorers × selectors × budgets × retrain modes × seeds, resumable; results.json, results.md and plots."""
     from prunekit.budget import Budget
@@ -300,16 +211,15 @@ def sweep(
         )
     if widths is None and keeps is None:
         raise BadInput("give --widths and/or --keeps")
-    precision = resolve_precision(precision, device)
+    spec = PruneSpec(**SWEEP_SPEC.take(given))
+    options = run_options(SWEEP_OPTIONS, given)
     sizes = [{"width": w} for w in _split(widths, int, "--widths")] if widths else []
     sizes += [{"keep": k} for k in _split(keeps, float, "--keeps")] if keeps else []
     budgets = [
-        Budget(**size, allocation=a, round_to=round_to)
+        Budget(**size, allocation=a, round_to=spec.round_to)
         for a in _split(allocations, str, "--allocations")
         for size in sizes
     ]
-    if data is not None and not data.exists():
-        raise BadInput(f"--data {data} does not exist")
     cfg = SweepConfig(
         target=target,
         scorers=_split(scorers, str, "--scorers"),
@@ -318,26 +228,14 @@ def sweep(
         retrain=_split(retrain, str, "--retrain"),
         seeds=_split(seeds, int, "--seeds"),
         uniform=uniform,
-        refit=refit,
-        options=RunOptions(
-            data=data,
-            preset=preset,
-            iters=iters,
-            retrain_iters=retrain_iters,
-            device=device,
-            precision=precision,
-            distill=distill,
-            finetune_schedule=finetune_schedule,
-            target_options=option_pairs(option),
-        ),
+        spec=spec,
+        options=options,
         out=out,
         evaluate_at_cut=at_cut,
-        quantize=quantize,
         equal_budget=equal_budget,
         validation=validation,
-        steps=steps,
-        schedule=schedule,
         reference=reference,
+        **SWEEP_OWN.take(given),
         dense_from=dense_from,
     )
     if executor not in ("local", "ray"):

@@ -2,9 +2,11 @@
 the core (a test reads every plug-in module's imports).
 
 - Hooks: :data:`hookimpl` marks the functions of ``prunekit.hookspecs`` a plug-in implements.
-- Scorers and selectors: :class:`Scorer`, :class:`Selector`; a scorer reads a :class:`PrunableLayer`
-  (incoming and outgoing weights) and, when it sets ``needs_calibration``, a :class:`Calibration`
-  (activations, and gradients of the task's :data:`Loss` when it sets ``needs_gradients``).
+- Scorers and selectors: subclass :class:`ScorerBase` / :class:`SelectorBase` (the :class:`Scorer` and
+  :class:`Selector` protocols, every optional capability with its default); a scorer reads a
+  :class:`PrunableLayer` (incoming and outgoing weights) and, when it sets ``needs_calibration``, a
+  :class:`Calibration` (activations, and gradients of the task's :data:`Loss` when it sets
+  ``needs_gradients``). :class:`PruneSpec` is one pruning request.
 - Targets: :class:`Target` (name, presets, options) sets up a :class:`Task`; a task subclasses
   :class:`TaskBase` for its optional capabilities (which layers are prunable, the headline's direction,
   the calibration loss, extra ratios, timed inference). :class:`RunOptions` is what the user asked for,
@@ -15,7 +17,6 @@ the core (a test reads every plug-in module's imports).
   arguments of run-reading commands, and :class:`BadInput` / :class:`PrunekitError` for one-line errors.
 """
 
-from prunekit.api import Scorer, Selector
 from prunekit.budget import count_params
 from prunekit.calibration import Calibration, Loss
 from prunekit.commands import DATA, RUN_DIR
@@ -25,7 +26,9 @@ from prunekit.graph import PrunableLayer
 from prunekit.hookspecs import hookimpl
 from prunekit.pipeline import open_run
 from prunekit.progress import out_console, progress_bar
+from prunekit.protocols import Scorer, ScorerBase, Selector, SelectorBase
 from prunekit.runtime import resolve_device, share
+from prunekit.spec import PruneSpec
 from prunekit.surgery import output_error
 from prunekit.target import Evaluation, Preset, RunOptions, Target, Task, TaskBase, iterations, parse_options
 from prunekit.training import TrainStats, batch_seed, cosine, train
@@ -43,8 +46,11 @@ __all__ = [
     "PrunableLayer",
     "PrunekitError",
     "RunOptions",
+    "PruneSpec",
     "Scorer",
+    "ScorerBase",
     "Selector",
+    "SelectorBase",
     "Target",
     "Task",
     "TaskBase",

@@ -16,6 +16,7 @@ import pluggy
 
 from prunekit import hookspecs
 from prunekit.errors import PluginError
+from prunekit.protocols import Scorer
 
 GROUP = "prunekit"
 LOAD_ENV = "PRUNEKIT_LOAD_PLUGINS"
@@ -135,6 +136,8 @@ class Registry:
             problem = f"{kind} {name!r} has no description"
         elif missing := [a for a in _REQUIRED[kind] if not callable(getattr(obj, a, None))]:
             problem = f"{kind} {name!r} has no {', '.join(missing)}()"
+        elif kind == "scorer" and not isinstance(obj, Scorer):
+            problem = f"scorer {name!r} lacks a capability of prunekit.plugin.Scorer (subclass ScorerBase)"
         elif name in self.entries[kind]:
             problem = f"{kind} {name!r} is already registered by {self.entries[kind][name].source}"
         if problem:

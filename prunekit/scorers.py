@@ -1,7 +1,8 @@
 """Built-in scorers: one importance score per output neuron of a prunable layer (higher = keep).
 
-Each is a small object with ``name``, ``description``, ``needs_calibration`` and
-``score(layer, calibration=None) -> Tensor[width]``. Biases are never part of a weight score.
+Each is a small :class:`prunekit.protocols.ScorerBase` with ``name``, ``description``, its capabilities
+(``needs_calibration``, …) and ``score(layer, calibration=None) -> Tensor[width]``. Biases are never part
+of a weight score.
 """
 
 from __future__ import annotations
@@ -12,45 +13,42 @@ import torch_pruning as tp
 from prunekit.calibration import Calibration
 from prunekit.graph import PrunableLayer
 from prunekit.hookspecs import hookimpl
+from prunekit.protocols import ScorerBase
 
 
-class WIn:
+class WIn(ScorerBase):
     name = "w_in"
     description = "mean |incoming weight| of the neuron (bias excluded)"
-    needs_calibration = False
 
     def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
         return layer.incoming().abs().mean(dim=1)
 
 
-class WOut:
+class WOut(ScorerBase):
     name = "w_out"
     description = "mean |outgoing weight| over every consumer, at its concatenation offset"
-    needs_calibration = False
 
     def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
         return layer.outgoing().abs().nanmean(dim=0)
 
 
-class Product:
+class Product(ScorerBase):
     name = "product"
     description = "w_in x w_out"
-    needs_calibration = False
 
     def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
         return WIn().score(layer) * WOut().score(layer)
 
 
-class Random:
+class Random(ScorerBase):
     name = "random"
     description = "uniform random scores: the no-information baseline (seeded by the run's seed)"
-    needs_calibration = False
 
     def score(self, layer: PrunableLayer, calibration: Calibration | None = None) -> torch.Tensor:
         return torch.rand(layer.width)  # prune() seeds the global generator
 
 
-class Activation:
+class Activation(ScorerBase):
     name = "activation"
     description = "mean |activation| on a calibration batch, as the consumers read it"
     needs_calibration = True
@@ -59,7 +57,7 @@ class Activation:
         return calibration.activations.abs().mean(dim=0).float()
 
 
-class ActivationWOut:
+class ActivationWOut(ScorerBase):
     name = "act_w_out"
     description = "mean |activation| on calibration data x mean |outgoing weight|: data-aware sensitivity"
     needs_calibration = True
@@ -70,7 +68,7 @@ class ActivationWOut:
         return Activation().score(layer, calibration) * WOut().score(layer)
 
 
-class TorchPruning:
+class TorchPruning(ScorerBase):
     """One of Torch-Pruning's importance criteria as a prunekit scorer (``tp.magnitude``, ``tp.lamp``, …):
     it scores the layer's torch-pruning dependency group exactly as that library would, members and
     consumers together, with the library's own reduction and normalisation."""

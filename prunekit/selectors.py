@@ -10,9 +10,10 @@ import torch
 
 from prunekit.graph import PrunableLayer
 from prunekit.hookspecs import hookimpl
+from prunekit.protocols import SelectorBase
 
 
-class Uniform:
+class Uniform(SelectorBase):
     name = "uniform"
     description = "k neurons uniformly at random (seeded), scores ignored"
 
@@ -20,7 +21,7 @@ class Uniform:
         return torch.randperm(len(scores), generator=generator)[:k].sort().values, None
 
 
-class TopK:
+class TopK(SelectorBase):
     name = "topk"
     description = "the k highest-scoring neurons"
 
@@ -65,7 +66,7 @@ def systematic_sample(pi: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return order[hit]
 
 
-class Coreset:
+class Coreset(SelectorBase):
     name = "coreset"
     description = "exact-k sensitivity sampling without replacement, kept neurons reweighted by 1/pi"
 

@@ -20,27 +20,25 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from prunekit import checkpoint, plugins
+from prunekit import plugins
 from prunekit.budget import Budget
 from prunekit.errors import BadInput
 from prunekit.executors import Jobs, LocalExecutor
 from prunekit.files import data_identity, folder_lock, json_safe, read_json, write_json
-from prunekit.pipeline import (
+from prunekit.progress import console
+from prunekit.quantize import check_mode
+from prunekit.schedule import check as check_schedule
+from prunekit.spec import PruneSpec
+from prunekit.stages import (
     check_budget,
     check_choices,
     dense_stage,
     load_models,
-    prune_stage,
     retrain_stage,
     summarise,
     teacher_for,
-    time_steps,
-    train_between_cuts,
 )
-from prunekit.progress import console
-from prunekit.quantize import check_mode, quantized_copy
-from prunekit.schedule import check as check_schedule
-from prunekit.schedule import split_iters
+from prunekit.stages import run_cell as cut_and_retrain
 from prunekit.study import REFERENCE, read_cell, write_results
 from prunekit.target import RunOptions, iterations
 from prunekit.visuals import write_png
@@ -61,7 +59,7 @@ class SweepConfig:
     retrain: list[str] = field(default_factory=lambda: ["finetune"])
     seeds: list[int] = field(default_factory=lambda: [0])
     uniform: bool = True  # add the uniform-random baseline (scorer ignored) once per budget
-    refit: bool = False
+    spec: PruneSpec = field(default_factory=PruneSpec)  # refit and the schedule; each cell sets the rest
     options: RunOptions = field(default_factory=RunOptions)
     out: Path = Path("runs/sweep")
     timing_steps: int | None = None  # timed steps of each model per cell, interleaved (None: the preset's)
@@ -69,8 +67,6 @@ class SweepConfig:
     quantize: str | None = None  # also evaluate each retrained model quantized (int8, fp16, bf16)
     equal_budget: bool = True  # also train each dense model for the retraining budget (the fair reference)
     validation: bool = False  # also evaluate on the validation views (where settings are chosen)
-    steps: int = 1  # cuts from dense to each budget, the retraining split between them (gradual pruning)
-    schedule: str = "cubic"
     reference: str = REFERENCE  # the scorer results.md compares every other scorer with
     dense_from: Path | None = None  # another sweep folder whose dense models and references this one reuses
 
@@ -100,6 +96,14 @@ class Cell:
     def id(self) -> str:
         return f"{self.scorer}-{self.selector}-{_budget_label(self.budget)}-{self.mode}-seed{self.seed}"
 
+    def spec(self, template: PruneSpec) -> PruneSpec:
+        """The sweep's request (refit, schedule) for this cell's strategy, budget and seed."""
+        b = self.budget
+        return replace(
+            template, scorer=self.scorer, selector=self.selector, width=b.width, keep=b.keep,
+            allocation=b.allocation, round_to=b.round_to, seed=self.seed,
+        )  # fmt: skip
+
 
 def cells(cfg: SweepConfig) -> list[Cell]:
     return [
@@ -125,7 +129,7 @@ def run_sweep(cfg: SweepConfig, executor=None) -> list[dict]:
             raise BadInput(f"{flag} names {', '.join(twice)} more than once")
     for seed in cfg.seeds:
         RunOptions(seed=seed)  # the same bounds as a single run's
-    check_schedule(cfg.steps, cfg.schedule, cfg.retrain)
+    check_schedule(cfg.spec.steps, cfg.spec.schedule, cfg.retrain)
     target = plugins.get_target(cfg.target)
     if cfg.out.exists() and not cfg.out.is_dir():
         raise BadInput(f"--out {cfg.out} is an existing file; give a directory")
@@ -213,22 +217,27 @@ def _digest(paths: list[Path]) -> str:
 
 
 def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
-    """Prune one seed's saved dense models with one strategy at one budget, retrain, evaluate.
-    Returns the cell's row (and its preview image under "preview") for the driver to write."""
+    """Prune one seed's saved dense models with one strategy at one budget, retrain, evaluate (the same
+    :func:`prunekit.stages.run_cell` as ``prunekit run``). Returns the cell's row (and its preview image
+    under "preview") for the driver to write."""
     task = task_for(cfg, cell.seed)
     dense = load_models(task, cfg.out / f"dense-seed{cell.seed}", cell.seed)
     folder = cfg.out / "work" / cell.id
-    teacher = teacher_for(cfg.options, dense)
-    phases = split_iters(task.retrain_iters, cfg.steps)  # the same total as a one-shot cell's
-    between = train_between_cuts(task, phases, folder, True, teacher)
-    pruned, seconds = prune_stage(
-        task, dense, cell.scorer, cell.selector, cell.budget, cfg.refit, cell.seed, cfg.steps, cfg.schedule, between
+    spec = cell.spec(cfg.spec)
+    result = cut_and_retrain(
+        task,
+        dense,
+        spec,
+        cell.mode,
+        folder,
+        resume=True,
+        teacher=teacher_for(cfg.options, dense),
+        timing_steps=cfg.timing_steps or plugins.get_target(cfg.target).presets[cfg.options.preset].timing_steps,
+        at_cut=cfg.evaluate_at_cut,
+        validation=cfg.validation,
+        quantize=cfg.quantize,
+        quantized_dir=folder / "quantized",
     )
-    at_cut = task.evaluate(pruned).metrics if cfg.evaluate_at_cut else None
-    retrain_stage(task, pruned, cell.mode, phases[-1], folder, True, cell.seed, teacher)
-    evaluation = task.evaluate(pruned)
-    timed = cfg.timing_steps or plugins.get_target(cfg.target).presets[cfg.options.preset].timing_steps
-    timing = time_steps(task, dense, pruned, timed)
     row = {
         "id": cell.id,
         "target": cfg.target,
@@ -237,31 +246,21 @@ def run_cell(cfg: SweepConfig, cell: Cell, prepared: dict) -> dict:
         **cell.budget.as_dict(),
         "retrain": cell.mode,
         "seed": cell.seed,
-        "refit": cfg.refit,
+        "refit": spec.refit,
         "distill": cfg.options.distill,
-        **({"steps": cfg.steps, "schedule": cfg.schedule, "retrain_phases": phases} if cfg.steps > 1 else {}),
+        **({"steps": spec.steps, "schedule": spec.schedule, "retrain_phases": result.phases} if spec.steps > 1 else {}),
         "headline": task.headline,
         "higher_is_better": task.higher_is_better,
-        "prune_seconds": seconds,
+        "prune_seconds": result.prune_seconds,
         "dense": prepared["dense"],
-        "pruned_before_retrain": at_cut,
-        "pruned": summarise(pruned, evaluation, timing["pruned_sec_per_iter"]),
-        "timing": timing,
+        "pruned_before_retrain": result.at_cut,
+        "pruned": result.summary,
+        "timing": result.timing,
     }
-    if cfg.validation:
-        row["pruned"]["val"] = task.evaluate(pruned, split="val").metrics
-    if cfg.quantize is not None:
-        quantized = {n: quantized_copy(m, cfg.quantize) for n, m in pruned.items()}
-        for name, m in quantized.items():
-            checkpoint.save(m, folder / f"{name}.{cfg.quantize}.safetensors", config=task.config(name))
-        row["quantized"] = {
-            **task.evaluate(quantized).metrics,
-            "mode": cfg.quantize,
-            "size_on_disk_mb": sum((folder / f"{n}.{cfg.quantize}.safetensors").stat().st_size for n in quantized)
-            / 1e6,
-        }
+    if result.quantized is not None:
+        row["quantized"] = result.quantized
     row["collapsed"] = bool(row["pruned"].get("collapsed") or row["dense"].get("collapsed"))
-    row["preview"] = task.preview(evaluation)
+    row["preview"] = task.preview(result.evaluation)
     return row
 
 
@@ -306,13 +305,13 @@ def settings(cfg: SweepConfig) -> dict:
         "preset": o.preset,
         "iters": o.iters,
         "retrain_iters": o.retrain_iters,
-        "refit": cfg.refit,
+        "refit": cfg.spec.refit,
         "distill": o.distill,
         "finetune_schedule": o.finetune_schedule,
         "precision": o.precision,
         "target_options": o.target_options,
         "quantize": cfg.quantize,
-        **({"steps": cfg.steps, "schedule": cfg.schedule} if cfg.steps > 1 else {}),
+        **({"steps": cfg.spec.steps, "schedule": cfg.spec.schedule} if cfg.spec.steps > 1 else {}),
     }
 
 

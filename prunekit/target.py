@@ -16,6 +16,7 @@ from torch import nn
 
 from prunekit.calibration import Loss
 from prunekit.errors import BadInput
+from prunekit.flags import flag
 from prunekit.training import TrainStats
 
 # Training phases a Task tells apart: the dense model from scratch, and the two ways of retraining.
@@ -25,25 +26,59 @@ FINETUNE_SCHEDULES = ("cosine", "preset")
 
 @dataclass
 class RunOptions:
-    """What the user asked for; every target reads the fields it understands."""
+    """What the user asked for; every target reads the fields it understands. Each field is a flag of
+    ``prunekit run`` and ``prunekit sweep``, declared here once."""
 
-    data: Path | None = None
-    preset: str = "smoke"
-    iters: int | None = None  # dense training steps (None: the preset's)
-    retrain_iters: int | None = None  # retraining steps (None: --iters if given, else the preset's)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    distill: float = 0.0  # weight of the dense teacher's outputs in the retraining loss; 0 = ground truth only
-    finetune_schedule: str = "cosine"  # fine-tuning: cosine decay to 0.1x (chosen on val views), or "preset"
-    target_options: dict[str, str] = field(default_factory=dict)  # -O KEY=VALUE: read by the target alone
+    data: Path | None = field(
+        default=None, metadata=flag("Data set path (target-specific). Default: the target's built-in data.")
+    )
+    preset: str = field(
+        default="smoke",
+        metadata=flag("Size of the run, one of the target's presets: demo (minutes on 2 cores), smoke (for tests), …"),
+    )
+    iters: int | None = field(default=None, metadata=flag("Dense training iterations (overrides the preset)."))
+    retrain_iters: int | None = field(
+        default=None, metadata=flag("Retraining iterations (default: --iters if given, else the preset's).")
+    )
+    seed: int = field(default=0, metadata=flag("Seed for training, sampling and selection."))
+    device: str = field(default="auto", metadata=flag("auto, cpu or cuda[:N]."))
+    precision: str = field(
+        default="fp32",
+        metadata=flag(
+            "fp32, bf16 (autocast, where the hardware has it) or auto: bf16 where it runs faster (CUDA with bf16, "
+            "a CPU with AMX), fp32 elsewhere. The resolved one is recorded."
+        ),
+    )
+    distill: float = field(
+        default=0.0,
+        metadata=flag(
+            "Retrain against the dense model too: loss weight of its outputs in [0, 1] (0: ground truth only)."
+        ),
+    )  # 0 = ground truth only
+    finetune_schedule: str = field(
+        default="cosine",
+        metadata=flag(
+            "Fine-tuning learning rate: cosine (decay to 0.1x over it) or preset (the preset's schedule, restarted)."
+        ),
+    )  # cosine decay to 0.1x was chosen on val views
+    target_options: dict[str, str] = field(
+        default_factory=dict,
+        metadata=flag(
+            "The target's own option KEY=VALUE, repeatable (nerf: -O factor=8 for LLFF captures).",
+            "--option",
+            "-O",
+            cli_type=list[str],
+            cli_default=[],
+            parse=lambda pairs: option_pairs(pairs),
+        ),
+    )  # read by the target alone
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**32:
             raise BadInput(f"--seed must be in [0, 2**32), got {self.seed}")
-        for flag, value in (("--iters", self.iters), ("--retrain-iters", self.retrain_iters)):
+        for name, value in (("--iters", self.iters), ("--retrain-iters", self.retrain_iters)):
             if value is not None and value < 1:
-                raise BadInput(f"{flag} must be at least 1, got {value}")
+                raise BadInput(f"{name} must be at least 1, got {value}")
         if not 0.0 <= self.distill <= 1.0:
             raise BadInput(f"--distill must be in [0, 1], got {self.distill}")
         if self.finetune_schedule not in FINETUNE_SCHEDULES:

@@ -8,6 +8,7 @@ import prunekit
 from prunekit.budget import Budget, allocate, params_after
 from prunekit.errors import BadInput, CheckpointError
 from prunekit.graph import ModelGraph
+from prunekit.plugin import ScorerBase
 from prunekit.surgery import output_error
 
 X, D = torch.randn(32, 3), torch.randn(32, 3)
@@ -125,7 +126,7 @@ def test_gradient_scorers_differentiate_the_loss_they_are_given():
     for W_proj = [[1, 2, .5], [-1, 0, .5]]; activations [1, 0, 1], [0, 2, 2], [3, 1, 4] → 0, 2, 7/3."""
     from mlps import three_unit_layer
 
-    class Gradient:
+    class Gradient(ScorerBase):
         name, needs_calibration, needs_gradients = "a_grad", True, True
 
         def score(self, layer, calibration=None):

@@ -10,6 +10,7 @@ from torch import nn
 import prunekit as pk
 from prunekit.errors import VerificationError
 from prunekit.graph import ModelGraph
+from prunekit.plugin import ScorerBase
 
 
 class Chunked(nn.Module):
@@ -86,7 +87,7 @@ def test_coreset_scales_are_the_horvitz_thompson_estimator_for_any_activation(ac
 
 
 def test_api_takes_scorer_and_selector_objects():
-    class Norm:
+    class Norm(ScorerBase):
         name = "norm"
         needs_calibration = False
 

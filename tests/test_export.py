@@ -9,10 +9,10 @@ import sys
 import pytest
 import torch
 from cli import _exe, assert_one_line_error, prunekit
-from conftest import cli_env
 from mlps import TwoHeadField
 
 import prunekit as pk
+from conftest import cli_env
 from prunekit.deploy import ExportError, verify
 
 pytest.importorskip("onnxruntime", reason="the deploy extra is not installed")
@@ -127,7 +127,8 @@ def test_a_full_disk_during_export_leaves_the_last_export_whole_and_nothing_part
     # int8 quantization writes a shape-inferred copy elsewhere first: its failure is named, nothing is left
     temp, out = tmp_path / "temp", tmp_path / "int8"
     temp.mkdir(), out.mkdir()
-    code = f"from prunekit.deploy import quantize_int8; quantize_int8({str(run / 'export/dense/mlp.onnx')!r}, {str(out / 'm.onnx')!r})"
+    source, target = str(run / "export" / "dense" / "mlp.onnx"), str(out / "m.onnx")
+    code = f"from prunekit.deploy import quantize_int8; quantize_int8({source!r}, {target!r})"
     proc = subprocess.run(
         [sys.executable, "-c", code], env={**cli_env(), "TMPDIR": str(temp)}, capture_output=True, text=True,
         preexec_fn=_full_disk_at(20_000),  # below the int8 file

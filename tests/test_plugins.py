@@ -5,10 +5,11 @@ import pytest
 from cli import assert_one_line_error, prunekit, report
 
 from prunekit.hookspecs import hookimpl
+from prunekit.plugin import ScorerBase
 from prunekit.plugins import Registry
 
 
-class GoodScorer:
+class GoodScorer(ScorerBase):
     name = "ones"
     description = "every neuron scores one"
     needs_calibration = False
@@ -134,7 +135,7 @@ def test_a_plugin_adds_a_command_and_a_broken_one_does_not_break_the_cli(tmp_pat
 
 def test_the_default_budget_is_half_the_widest_prunable_layer_of_the_model_built():
     from prunekit import plugins
-    from prunekit.pipeline import default_width
+    from prunekit.stages import default_width
     from prunekit.target import RunOptions
 
     digits = plugins.get_target("digits").setup(RunOptions(preset="smoke"))
@@ -236,10 +237,10 @@ def test_a_new_target_with_its_own_option_and_command_touches_no_core_file(tmp_p
 HANGS = """
 import threading
 
-from prunekit.plugin import hookimpl
+from prunekit.plugin import ScorerBase, hookimpl
 
 
-class QaSlow:
+class QaSlow(ScorerBase):
     name, description, needs_calibration = "qa_slow", "a scorer that never returns", False
 
     def score(self, layer, calibration=None):

@@ -16,6 +16,7 @@ from scenes import write_blender
 
 import prunekit as pk
 from prunekit.errors import TrainingDiverged
+from prunekit.plugin import ScorerBase
 from prunekit.training import train
 
 SMOKE = ("--preset", "smoke", "--iters", "2")
@@ -351,7 +352,7 @@ def _mlp():
     return ResidualMLP(d_in=6, width=16, hidden=32), (torch.randn(16, 6),)
 
 
-class _Bad:
+class _Bad(ScorerBase):
     """A scorer or selector plug-in that misbehaves in one chosen way."""
 
     name = "broken"

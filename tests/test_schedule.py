@@ -15,6 +15,7 @@ from prunekit.errors import BadInput
 from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
 from prunekit.schedule import split_iters, widths_along
+from prunekit.spec import PruneSpec
 from prunekit.target import RunOptions
 
 
@@ -101,9 +102,7 @@ def test_a_gradual_run_spends_exactly_the_retraining_budget_counted_by_the_optim
 
     cfg = RunConfig(
         target="digits",
-        width=32,
-        selector="topk",
-        steps=3,
+        spec=PruneSpec(width=32, selector="topk", steps=3),
         options=RunOptions(preset="smoke", iters=20, retrain_iters=31),
         out=tmp_path / "run",
         timing_steps=3,  # blocks of 1 timed + 3 warm-up steps

@@ -11,7 +11,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from prunekit.budget import Budget
 from prunekit.files import write_json
-from prunekit.pipeline import time_steps
+from prunekit.stages import time_steps
 from prunekit.study import write_results
 from prunekit.sweep import SweepConfig, run_sweep
 from prunekit.target import RunOptions, TaskBase

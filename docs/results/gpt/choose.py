@@ -14,7 +14,7 @@ from pathlib import Path
 
 import prunekit
 from prunekit import plugins
-from prunekit.pipeline import load_models
+from prunekit.stages import load_models
 from prunekit.target import RunOptions
 
 ARMS = [(s, "topk", False) for s in ("w_in", "w_out", "product", "activation")]

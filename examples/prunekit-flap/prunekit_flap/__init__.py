@@ -12,10 +12,10 @@ FLAP's adaptive structure (scores standardised per layer, pruned globally) is ``
 
 import torch
 
-from prunekit.plugin import Calibration, PrunableLayer, hookimpl
+from prunekit.plugin import Calibration, PrunableLayer, ScorerBase, hookimpl
 
 
-class Flap:
+class Flap(ScorerBase):
     name = "flap"
     description = "FLAP's WIFV: variance of the activation over calibration rows x squared outgoing-weight norm"
     needs_calibration = True

@@ -7,10 +7,10 @@ scorers that set ``needs_gradients``; the loss is the output energy 0.5·||f(x)|
 
 import torch
 
-from prunekit.plugin import hookimpl
+from prunekit.plugin import ScorerBase, hookimpl
 
 
-class Taylor:
+class Taylor(ScorerBase):
     name = "taylor"
     description = "first-order Taylor |a · dL/da| on calibration data (Molchanov et al. 2017)"
     needs_calibration = True

@@ -9,10 +9,10 @@ j of the layer before it, so the score reads the neuron's activations and its ou
 
 import torch
 
-from prunekit.plugin import Calibration, PrunableLayer, hookimpl
+from prunekit.plugin import Calibration, PrunableLayer, ScorerBase, hookimpl
 
 
-class WandaSP:
+class WandaSP(ScorerBase):
     name = "wanda_sp"
     description = "Wanda-sp: ||activation||₂ over calibration rows x sum of |outgoing weights| (Sun et al. 2024)"
     needs_calibration = True

@@ -13,6 +13,7 @@ from prunekit_gpt.model import GPT
 
 import prunekit
 from prunekit.errors import BadInput
+from prunekit.plugin import ScorerBase
 
 SHAKESPEARE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "text" / "tinyshakespeare" / "input.txt"
 
@@ -59,7 +60,7 @@ def test_a_pruned_block_computes_the_dense_block_with_its_dropped_units_zeroed()
 def test_a_fused_qkv_split_into_heads_is_refused_before_any_scorer_runs():
     calls = []
 
-    class Counting:
+    class Counting(ScorerBase):
         name, needs_calibration = "counting", False
 
         def score(self, layer, calibration=None):

@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 from cli import _exe, prunekit, report, wait_for_file
-from conftest import cli_env
 from scenes import write_blender, write_llff, write_transforms
+
+from conftest import cli_env
 
 FIELDS = ("params", "size_mb", "widths", "sec_per_iter", "psnr", "ssim", "render_seconds")
 

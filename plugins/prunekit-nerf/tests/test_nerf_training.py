@@ -7,6 +7,7 @@ from prunekit_nerf.task import NerfTask
 
 from prunekit import pipeline
 from prunekit.pipeline import RunConfig
+from prunekit.spec import PruneSpec
 from prunekit.target import RunOptions
 
 
@@ -38,7 +39,7 @@ def test_the_pipeline_tells_the_task_which_phase_it_trains(tmp_path, monkeypatch
     for mode in ("finetune", "scratch"):
         phases.clear()
         options = RunOptions(preset="smoke", iters=2)
-        pipeline.run(RunConfig("nerf", width=64, retrain=mode, options=options, out=tmp_path / mode))
+        pipeline.run(RunConfig("nerf", PruneSpec(width=64), retrain=mode, options=options, out=tmp_path / mode))
         assert phases[:2] == ["dense", mode]  # then the two timing runs, which draw fine-tuning batches
 
 
