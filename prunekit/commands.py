@@ -267,7 +267,7 @@ def trend(
     out: Path = typer.Option(..., help="Folder for trend.md and delta_vs_training.png."),
 ) -> None:
     """How each paired Δ moves as training grows: trend.md and a plot, from sweeps at several lengths."""
-    from prunekit.study import write_trend
+    from prunekit.comparing import write_trend
 
     write_trend(folders, out)
     out_console.print(f"trend: {out / 'trend.md'}")
@@ -281,8 +281,8 @@ def compare(
     out: Path | None = typer.Option(None, help="Also write the table to this Markdown file."),
 ) -> None:
     """A − B paired by seed, with 95 % CIs: two strategies, or one strategy in two sweeps (e.g. --refit or not)."""
+    from prunekit.comparing import compare as compare_sweeps
     from prunekit.files import write_text
-    from prunekit.study import compare as compare_sweeps
 
     md = compare_sweeps(a, b, strategy, versus)
     if out is not None:

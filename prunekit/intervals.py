@@ -61,3 +61,8 @@ def _median(values: list[float]) -> float:
     """Timings are medians over seeds: one step timed while the machine was busy should not move them."""
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else math.nan
+
+
+def mean_std_text(values: list[float], digits: int = 3) -> str:
+    m, s = _mean_std(values)
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
