@@ -41,7 +41,10 @@ def lego_100() -> Path:
 
 
 def cli_env() -> dict:
+    """The environment of a ``prunekit`` subprocess: every plug-in loads, the tests' ``fake`` target too
+    (tests/ on its path holds it and its dist-info), and no progress bars."""
     env = dict(os.environ)
     env.pop("PRUNEKIT_LOAD_PLUGINS", None)
     env["PRUNEKIT_PROGRESS"] = "0"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "tests"), env.get("PYTHONPATH", "")) if p)
     return env

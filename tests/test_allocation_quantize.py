@@ -68,7 +68,7 @@ def test_run_with_global_allocation_and_int8(tmp_path):
     out = tmp_path / "q"
     proc = prunekit(
         "run",
-        "nerf",
+        "fake",
         "--keep",
         "0.5",
         "--allocation",
@@ -85,12 +85,12 @@ def test_run_with_global_allocation_and_int8(tmp_path):
     assert proc.returncode == 0, proc.stderr
     r = report(out)
     assert r["budget"] == {"keep": 0.5, "allocation": "global"}
-    assert len(set(r["pruned"]["widths"]["coarse"][:8])) > 1  # not one width for all
+    assert len(set(r["pruned"]["widths"]["a"][:2])) > 1  # not one width for all
     assert r["quantized"]["mode"] == "int8"
-    assert r["quantized"]["size_on_disk_mb"] < 0.3 * r["pruned"]["size_on_disk_mb"]
-    reloaded = pk.load(out / "quantized" / "coarse.safetensors")
+    assert r["quantized"]["size_on_disk_mb"] < 0.45 * r["pruned"]["size_on_disk_mb"]
+    reloaded = pk.load(out / "quantized" / "a.safetensors")
     assert reloaded.prunekit_quantization == "int8"
-    assert [m.out_features for m in reloaded.trunk] == r["pruned"]["widths"]["coarse"][:8]
+    assert [m.out_features for m in reloaded.hidden] == r["pruned"]["widths"]["a"][:2]
     assert "pruned + int8" in (out / "report.md").read_text()
 
 

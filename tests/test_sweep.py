@@ -6,17 +6,17 @@ import pytest
 from cli import assert_one_line_error, prunekit
 
 
-def test_tiny_nerf_sweep_and_resume(tmp_path):
+def test_tiny_sweep_and_resume(tmp_path):
     out = tmp_path / "sweep"
     args = (
         "sweep",
-        "nerf",
+        "fake",
         "--scorers",
         "w_out",
         "--selectors",
         "topk",
         "--widths",
-        "64",
+        "32",
         "--seeds",
         "0",
         "--preset",
@@ -33,14 +33,14 @@ def test_tiny_nerf_sweep_and_resume(tmp_path):
     rows = json.loads((out / "results.json").read_text())
     assert {(r["scorer"], r["selector"]) for r in rows} == {("random", "uniform"), ("w_out", "topk")}
     for r in rows:
-        assert r["width"] == 64 and r["retrain"] == "finetune" and r["seed"] == 0 and "collapsed" in r
+        assert r["width"] == 32 and r["retrain"] == "finetune" and r["seed"] == 0 and "collapsed" in r
         for stage in ("dense", "pruned"):
-            assert {"params", "size_mb", "sec_per_iter", "psnr", "ssim"} <= set(r[stage])
+            assert {"params", "size_mb", "sec_per_iter", "r2"} <= set(r[stage])
         assert r["pruned"]["params"] < r["dense"]["params"]
         assert (r["timing"]["steps"], len(r["timing"]["block_ratios"])) == (3, 3)  # smoke: one timed step a block
     assert (out / "cells" / "dense-seed0-finetune2.json").exists()  # the equal-budget dense reference
     assert "equal budget" in (out / "results.md").read_text()
-    for name in ("results.md", "psnr_vs_params.png", "time_vs_params.png", "render_grid.png"):
+    for name in ("results.md", "r2_vs_params.png", "time_vs_params.png"):
         assert (out / name).exists(), name
     cells = sorted((out / "cells").glob("*-seed0.json"))
     stamps = [c.stat().st_mtime_ns for c in cells]
@@ -57,23 +57,23 @@ def test_tiny_nerf_sweep_and_resume(tmp_path):
     more = [a if a != "w_out" else "product" for a in args] + ["--no-uniform"]
     assert prunekit(*more).returncode == 0
     first, extended = (
-        json.loads((out / "cells" / f"{s}-topk-width64-finetune-seed0.json").read_text()) for s in ("w_out", "product")
+        json.loads((out / "cells" / f"{s}-topk-width32-finetune-seed0.json").read_text()) for s in ("w_out", "product")
     )
     assert extended["dense"] == first["dense"]
     # ... unless the dense weights are not the ones it was computed from
     kept = out / "dense-seed0" / "evaluation.json"
     kept.write_text(json.dumps({**json.loads(kept.read_text()), "weights": "another model"}))
-    (out / "cells" / "product-topk-width64-finetune-seed0.json").unlink()
+    (out / "cells" / "product-topk-width32-finetune-seed0.json").unlink()
     assert prunekit(*more).returncode == 0
-    again = json.loads((out / "cells" / "product-topk-width64-finetune-seed0.json").read_text())
-    assert again["dense"]["render_seconds"] != first["dense"]["render_seconds"]
+    again = json.loads((out / "cells" / "product-topk-width32-finetune-seed0.json").read_text())
+    assert again["dense"]["predict_seconds"] != first["dense"]["predict_seconds"]
 
 
 def test_sweep_bad_input(tmp_path):
-    assert_one_line_error(prunekit("sweep", "nerf", "--out", tmp_path / "s"), "--widths and/or --keeps")
-    assert_one_line_error(prunekit("sweep", "nerf", "--widths", "a,b", "--out", tmp_path / "s"), "--widths must be")
+    assert_one_line_error(prunekit("sweep", "fake", "--out", tmp_path / "s"), "--widths and/or --keeps")
+    assert_one_line_error(prunekit("sweep", "fake", "--widths", "a,b", "--out", tmp_path / "s"), "--widths must be")
     assert_one_line_error(
-        prunekit("sweep", "nerf", "--widths", "64", "--scorers", "w_out,bad", "--out", tmp_path / "s"),
+        prunekit("sweep", "fake", "--widths", "32", "--scorers", "w_out,bad", "--out", tmp_path / "s"),
         "unknown scorer 'bad'",
     )
 

@@ -1,12 +1,15 @@
 """End to end: the real `prunekit run nerf` in a subprocess, on each data format."""
 
+import json
 import math
 import shutil
 import signal
 import subprocess
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
-from cli import _exe, prunekit, report, wait_for_file
+from cli import _exe, assert_one_line_error, prunekit, report, wait_for_file
 from scenes import write_blender, write_llff, write_transforms
 
 from conftest import cli_env
@@ -112,3 +115,21 @@ def test_render_interrupted_says_what_it_kept(tmp_path):
     assert proc.returncode == 130, err
     assert f"interrupted: kept {len(views)} test views in" in err and "the video was not written" in err, err
     assert "Traceback" not in err and not list((run / "renders").glob("turntable*"))
+
+
+def test_eval_and_render_a_saved_nerf_run(tmp_path):
+    run = tmp_path / "run"
+    assert prunekit("run", "nerf", "--preset", "smoke", "--iters", "5", "--width", "64", "--out", run).returncode == 0
+    proc = prunekit("eval", run)
+    assert proc.returncode == 0, proc.stderr
+    evaluated = json.loads((run / "eval-test.json").read_text())
+    assert evaluated["pruned"]["psnr"] == report(run)["pruned"]["psnr"]  # same models, same views
+    assert evaluated["dense"]["psnr"] == report(run)["dense"]["psnr"]
+    proc = prunekit("render", run, "--frames", "4")
+    assert proc.returncode == 0, proc.stderr
+    frames = iio.imread(run / "renders" / "turntable_dense_pruned.gif", index=None)
+    assert frames.shape[0] == 4 and frames.shape[2] == 2 * frames.shape[1]  # dense | pruned side by side
+    assert not np.array_equal(frames[0], frames[1])  # the camera moves
+    assert (run / "renders" / "test_000_gt_dense_pruned.png").exists()
+    assert_one_line_error(prunekit("render", run, "--video", "avi"), "--video must be gif or mp4")
+    assert_one_line_error(prunekit("eval", tmp_path / "nothing"), "is not a run folder")

@@ -2,7 +2,7 @@
 resume after kill -9 and seeded determinism through the real CLI."""
 
 import torch
-from cli import kill_9_when, prunekit, report
+from cli import prunekit, report
 from prunekit_nerf.task import NerfTask
 
 from prunekit import pipeline
@@ -48,19 +48,6 @@ def _quality(r):
 
 
 ARGS = ("run", "nerf", "--preset", "smoke", "--iters", "80", "--width", "64", "--selector", "coreset")
-
-
-def test_nerf_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
-    whole = tmp_path / "whole"
-    assert prunekit(*ARGS, "--out", whole).returncode == 0
-    out = tmp_path / "killed"
-    # killed while fine-tuning, the dense model already saved
-    kill_9_when(out / "pruned" / "train_state.safetensors", *ARGS, "--out", out)
-    assert not (out / "report.json").exists()
-    resumed = prunekit(*ARGS, "--out", out, "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert _quality(report(out)) == _quality(report(whole))
-    assert report(out)["training"]["pruned"]["resumed_from"] > 0
 
 
 def test_nerf_same_seed_same_result_other_seed_another(tmp_path):
