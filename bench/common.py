@@ -25,6 +25,24 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine() -> dict:
+    """What a benchmark's raw JSON names its machine by: CPU model and instruction sets, threads, torch,
+    Python and the date."""
+    from prunekit.runtime import cpu_flags
+
+    flags = cpu_flags()
+    isa = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX-512 BF16", "avx512_bf16"),
+                                   ("AMX", "amx_tile")) if flag in flags]  # fmt: skip
+    return {
+        "cpu": cpu_model(),
+        "instruction_sets": isa,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
 def device_name(device: torch.device) -> str:
     return (
         torch.cuda.get_device_name(device)

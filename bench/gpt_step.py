@@ -11,13 +11,11 @@ quiet machine: the ratio is the median over rounds of pruned ÷ dense within eac
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from pathlib import Path
 
-import torch
-from common import cpu_model, interleaved_step_seconds
+from common import interleaved_step_seconds, machine
 
 import prunekit
 from prunekit import plugins
@@ -50,8 +48,7 @@ def main() -> None:
             task.infer(models)
             generate[label].append(time.perf_counter() - t0)
     result = {
-        "machine": {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")},
+        "machine": machine(),
         "settings": vars(args) | {"out": str(args.out)},
         "params": {label: prunekit.count_params(m["gpt"]) for label, (_, m) in runs.items()},
         "step_seconds": steps,

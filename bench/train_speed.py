@@ -5,23 +5,26 @@ net evaluates 64 per ray), the vanilla 256-wide MLPs, on the built-in scene (the
 depend on the images). Prints s/iter per width, pruned ÷ dense, achieved FLOP rate ÷ GEMM rate,
 bf16 autocast ÷ fp32 and torch.compile on ÷ off, all measured in this one run.
 
-    python bench/train_speed.py [--steps 6] [--samples 32,32] [--no-compile] [--device auto]
+    python bench/train_speed.py [--steps 6] [--samples 32,32] [--no-compile] [--device auto] [--out FILE.json]
 
-``--samples 24,24`` is the lego study's (``study`` preset) configuration.
+``--samples 24,24`` is the lego study's (``study`` preset) configuration. The raw seconds go to ``--out``
+(JSON), with the machine they were measured on.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+from pathlib import Path
 
 import torch
-from common import device_name, gemm_rate
+from common import device_name, gemm_rate, machine
 from prunekit_nerf.render import RenderConfig, two_stage
 from prunekit_nerf.task import NerfTask
 from prunekit_nerf.train import bf16_supported
 
 import prunekit
+from prunekit.files import write_json
 from prunekit.runtime import resolve_device
 from prunekit.target import RunOptions
 
@@ -41,6 +44,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--samples", default="32,32", help="coarse,fine samples per ray")
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/train_speed.json"))
     args = ap.parse_args()
     coarse, fine = (int(v) for v in args.samples.split(","))
     device = resolve_device(args.device)
@@ -67,22 +71,33 @@ def main() -> None:
     print(f"device: {device_name(device)}; 256 rays, {coarse} coarse + {fine} fine samples per ray")
     print(f"GEMM 16384x256x256 fp32: {gemm / 1e9:.1f} GFLOP/s")
     base = None
+    rows = {}
     for label, models in variants.items():
         sec = step_time(models)
         base = base or sec
         params = sum(prunekit.count_params(m) for m in models.values())
         rate = flops_per_iter(models, 256, coarse, fine) / sec
+        widths = {n: [layer.out_features for layer in m.modules() if isinstance(layer, torch.nn.Linear)]
+                  for n, m in models.items()}  # fmt: skip
+        rows[label] = {"params": params, "seconds_per_iter": sec, "ratio": sec / base,
+                       "flop_rate_over_gemm": rate / gemm, "widths": widths}  # fmt: skip
         print(
             f"{label:>14}: {params:>9,} params  {sec:.4f} s/iter  pruned/dense {sec / base:.3f}  "
             f"FLOP rate / GEMM rate {rate / gemm:.2f}  min / 100k iterations {sec * 1e5 / 60:.0f}"
         )
+    extra = {}
     if bf16_supported(device):
-        print(f"bf16 autocast / fp32 (dense): {step_time(dense, autocast=True) / base:.3f}")
+        extra["bf16_over_fp32_dense"] = step_time(dense, autocast=True) / base
+        print(f"bf16 autocast / fp32 (dense): {extra['bf16_over_fp32_dense']:.3f}")
     else:
         print("bf16 autocast: not supported on this device")
     if not args.no_compile:
         compiled = {n: torch.compile(m) for n, m in dense.items()}
-        print(f"torch.compile on / off (dense, compile time excluded): {step_time(compiled) / base:.3f}")
+        extra["compile_over_eager_dense"] = step_time(compiled) / base
+        print(f"torch.compile on / off (dense, compile time excluded): {extra['compile_over_eager_dense']:.3f}")
+    settings = {"steps": args.steps, "samples": [coarse, fine], "rays": 256, "device": str(device)}
+    write_json(args.out, {"machine": machine(), "settings": settings, "gemm_flops": gemm, "models": rows, **extra})
+    print(f"raw seconds: {args.out}")
 
 
 if __name__ == "__main__":

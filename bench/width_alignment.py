@@ -4,17 +4,21 @@ Pruning to an arbitrary width (175 at the study's "288K" budget) can land on sha
 handle badly; this prints each width's time per weight relative to the dense 256-wide layer, measured
 in this one run, which is what ``--round-to`` is for.
 
-    python bench/width_alignment.py [--points 16384] [--device auto]
+    python bench/width_alignment.py [--points 16384] [--device auto] [--out bench/results/width_alignment.json]
+
+The raw seconds go to ``--out`` as JSON, with the machine they were measured on.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
-from common import device_name, median_time
+from common import device_name, machine, median_time
 from torch import nn
 
+from prunekit.files import write_json
 from prunekit.runtime import resolve_device
 
 
@@ -22,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=16384)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/width_alignment.json"))
     args = ap.parse_args()
     device = resolve_device(args.device)
 
@@ -31,9 +36,15 @@ def main() -> None:
         return median_time(lambda: layer(x).relu().sum().backward(), 5, 2, device) / width**2
 
     print(f"device: {device_name(device)}; {args.points} points, Linear(w, w) + ReLU forward and backward")
-    base = per_weight(256)
-    for width in (160, 168, 172, 175, 176, 177, 180, 181, 184, 188, 192, 128, 127, 120, 96, 88, 80):
-        print(f"width {width:>3}: time per weight ÷ width 256's {per_weight(width) / base:.3f}")
+    seconds = {width: per_weight(width) for width in (256, 160, 168, 172, 175, 176, 177, 180, 181, 184, 188, 192,
+                                                      128, 127, 120, 96, 88, 80)}  # fmt: skip
+    for width, sec in seconds.items():
+        print(f"width {width:>3}: time per weight ÷ width 256's {sec / seconds[256]:.3f}")
+    write_json(args.out, {
+        "machine": machine(), "settings": {"points": args.points, "device": str(device)},
+        "seconds_per_weight": seconds, "relative_to_256": {w: s / seconds[256] for w, s in seconds.items()},
+    })  # fmt: skip
+    print(f"raw seconds: {args.out}")
 
 
 if __name__ == "__main__":
