@@ -1,7 +1,11 @@
 """Fixtures and helpers shared by the core's tests (tests/), the plug-ins' (plugins/*/tests) and the examples'."""
 
+import atexit
+import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,11 +44,32 @@ def lego_100() -> Path:
     return _shared(SHARED / "lego_100", "transforms_train.json")
 
 
+def _alignment_cache() -> Path:
+    """A cache in which this machine's kernels prefer exact widths, so that ``--round-to auto`` (the
+    run's default) gives the same widths on every machine the suite meets; the tests of ``auto`` itself
+    write caches of their own."""
+    from prunekit.alignment import _key
+
+    home = Path(tempfile.mkdtemp(prefix="prunekit-test-cache-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    (home / "prunekit").mkdir()
+    (home / "prunekit" / "alignment.json").write_text(
+        json.dumps({_key(torch.device("cpu")): {"ratios": {}, "preferred": 1}})
+    )
+    return home
+
+
+CACHE_HOME = _alignment_cache()
+os.environ["XDG_CACHE_HOME"] = str(CACHE_HOME)  # this process's own API calls too
+
+
 def cli_env() -> dict:
     """The environment of a ``prunekit`` subprocess: every plug-in loads, the tests' ``fake`` target too
-    (tests/ on its path holds it and its dist-info), and no progress bars."""
+    (tests/ on its path holds it and its dist-info), exact widths under ``--round-to auto``, and no
+    progress bars."""
     env = dict(os.environ)
     env.pop("PRUNEKIT_LOAD_PLUGINS", None)
     env["PRUNEKIT_PROGRESS"] = "0"
+    env["XDG_CACHE_HOME"] = str(CACHE_HOME)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "tests"), env.get("PYTHONPATH", "")) if p)
     return env

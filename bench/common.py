@@ -6,30 +6,17 @@ import copy
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
-from prunekit.runtime import keep_large_allocations
+from prunekit.runtime import cpu_flags, cpu_model, keep_large_allocations
 
 keep_large_allocations()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict:
     """What a benchmark's raw JSON names its machine by: CPU model and instruction sets, threads, torch,
     Python and the date."""
-    from prunekit.runtime import cpu_flags
-
     flags = cpu_flags()
     isa = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX-512 BF16", "avx512_bf16"),
                                    ("AMX", "amx_tile")) if flag in flags]  # fmt: skip

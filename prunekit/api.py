@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from prunekit import plugins
-from prunekit.budget import allocate
+from prunekit.budget import allocate, settle
 from prunekit.calibration import Loss, calibrate
 from prunekit.errors import PluginError
 from prunekit.graph import ModelGraph, PrunableLayer, prunable_names
@@ -117,7 +117,8 @@ def make_plan(
         for name, layer in graph.layers.items():
             all_scores[name] = _scores(score_fn, spec.scorer, layer, name, calib.get(name))
         graph.model.zero_grad(set_to_none=True)  # what calibration left for gradient-based scorers
-        kept_counts = allocate(graph, budget, all_scores) if counts is None else counts
+        settled = settle(graph, budget, all_scores) if counts is None else budget
+        kept_counts = allocate(graph, settled, all_scores) if counts is None else counts
         for name, layer in graph.layers.items():
             scores = all_scores[name]
             idx, scales = _selection(select_fn, spec.selector, scores, kept_counts[name], layer, name, generator)
@@ -135,6 +136,9 @@ def make_plan(
         "seed": spec.seed,
         "allocation": spec.allocation,
     }
+    if counts is None and budget.round_to != 1:  # the widths asked for, and the multiple they were rounded to
+        info["round_to"] = settled.round_to
+        info["exact_widths"] = allocate(graph, replace(settled, round_to=1), all_scores)
     return Plan(layers, info)
 
 
@@ -262,7 +266,7 @@ def prune_steps(
     final = plan(model, example_inputs, spec, calibration=calibration, prunable=prunable, loss=loss)
     dense = {name: lp.width for name, lp in final.layers.items()}
     target = {name: len(lp.kept) for name, lp in final.layers.items()}
-    widths = widths_along(dense, target, spec.steps, spec.schedule, spec.round_to)
+    widths = widths_along(dense, target, spec.steps, spec.schedule, final.info.get("round_to", spec.round_to))
     current, composed = model, None
     for step, counts in enumerate(widths, 1):
         at_step = replace(spec, seed=spec.seed + step - 1)

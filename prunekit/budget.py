@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -21,12 +21,14 @@ class Budget:
     ``allocation`` says how the budget is spread: ``uniform`` shrinks every layer by one ratio;
     ``global`` spends the same number of parameters where the scores are highest (see
     :func:`global_allocation`). ``round_to`` makes every kept width a multiple of it: matrix-multiply
-    kernels run about a third slower per weight on odd widths than on multiples of 16 (``bench/width_alignment.py``)."""
+    kernels run about a third slower per weight on odd widths than on multiples of 16 (``bench/width_alignment.py``).
+    ``round_to="auto"`` rounds to the multiple this device's kernels prefer (:mod:`prunekit.alignment`),
+    or a smaller one where that would move the parameter count more than 1 % (:func:`settle`)."""
 
     width: int | None = None
     keep: float | None = None
     allocation: str = "uniform"
-    round_to: int = 1
+    round_to: int | str = 1  # or "auto"
 
     def __post_init__(self) -> None:
         if self.allocation not in ALLOCATIONS:
@@ -37,9 +39,9 @@ class Budget:
             raise BadInput(f"--width must be a positive integer, got {self.width}")
         if self.keep is not None and not 0 < self.keep <= 1:
             raise BadInput(f"--keep must be in (0, 1], got {self.keep}")
-        if self.round_to < 1:
-            raise BadInput(f"--round-to must be a positive integer, got {self.round_to}")
-        if self.width is not None and self.round_to > self.width:
+        if self.round_to != "auto" and (not isinstance(self.round_to, int) or self.round_to < 1):
+            raise BadInput(f"--round-to must be a positive integer or auto, got {self.round_to}")
+        if self.width is not None and self.round_to != "auto" and self.round_to > self.width:
             asked = f"--round-to {self.round_to} is larger than --width {self.width}"
             raise BadInput(f"{asked}: every width would become {self.round_to}")
 
@@ -84,8 +86,36 @@ def widths_for_ratio(graph: ModelGraph, ratio: float, round_to: int = 1) -> dict
     return {n: aligned(round(layer.width * ratio), layer.width, round_to) for n, layer in graph.layers.items()}
 
 
+TOLERANCE = 0.01  # what --round-to auto may move the parameter count, relative to exact widths
+
+
+def settle(graph: ModelGraph, budget: Budget, scores: dict[str, torch.Tensor] | None = None) -> Budget:
+    """``budget`` with ``round_to="auto"`` resolved for ``graph``'s device: the preferred multiple, else
+    the largest smaller power of two whose widths keep the parameter count within 1 % of the exact
+    widths' (rounding is to the nearest multiple, so it may add or remove a few neurons); 1 when none
+    does. Any other budget is returned as it is."""
+    if budget.round_to != "auto":
+        return budget
+    from prunekit.alignment import preferred_multiple
+
+    exact = replace(budget, round_to=1)
+    if not graph.layers:
+        return exact
+    device = next(graph.model.parameters()).device
+    target = params_after(graph, allocate(graph, exact, scores))
+    multiple = preferred_multiple(device)
+    while multiple > 1:
+        if budget.width is None or multiple <= budget.width:
+            rounded = replace(budget, round_to=multiple)
+            if abs(params_after(graph, allocate(graph, rounded, scores)) - target) <= TOLERANCE * target:
+                return rounded
+        multiple //= 2
+    return exact
+
+
 def allocate(graph: ModelGraph, budget: Budget, scores: dict[str, torch.Tensor] | None = None) -> dict[str, int]:
     """Neurons to keep per prunable layer."""
+    budget = settle(graph, budget, scores)
     if not graph.layers:
         raise BadInput("the model has no prunable layer (every linear layer feeds an output)")
     widest = max(layer.width for layer in graph.layers.values())

@@ -38,7 +38,7 @@ def _interrupted(exc: KeyboardInterrupt, what: str) -> Interrupted:
 
 
 # Each command's flags, generated from the settings they fill (prunekit.flags): an option is declared once.
-RUN_SPEC = Flags(PruneSpec, skip=("seed",))  # a run's seed is its options'
+RUN_SPEC = Flags(PruneSpec, skip=("seed",), defaults={"round_to": "auto"})  # a run's seed is its options'
 RUN_OPTIONS = Flags(RunOptions, defaults={"preset": "demo"})
 RUN_OWN = Flags(RunConfig)
 SWEEP_SPEC = Flags(PruneSpec, only=("round_to", "refit", "steps", "schedule"))

@@ -48,7 +48,7 @@ class Flags:
             meta = f.metadata["flag"]
             if f.name in self.defaults:
                 default = self.defaults[f.name]
-            elif meta["parse"] is not None:
+            elif meta["cli_default"] is not None:
                 default = meta["cli_default"]
             else:
                 default = f.default

@@ -150,6 +150,16 @@ def _stages(cfg: RunConfig, target, task: Task) -> dict:
         report["ratios"][metric] = cell.evaluation.metrics[metric] / dense_eval.metrics[metric]
     if "inference_ratio" in timing:
         report["ratios"]["inference_seconds"] = timing["inference_ratio"]
+    rounded = {n: m.prunekit_plan for n, m in cell.pruned.items() if "round_to" in m.prunekit_plan.info}
+    if rounded:  # the widths asked for beside the widths built (--round-to)
+        report["rounding"] = {
+            n: {
+                "multiple": plan.info["round_to"],
+                "asked": plan.info["exact_widths"],
+                "built": {layer: len(lp.kept) for layer, lp in plan.layers.items()},
+            }
+            for n, plan in rounded.items()
+        }
     report["dense"]["size_on_disk_mb"] = disk_mb(dense_dir, dense)
     report["pruned"]["size_on_disk_mb"] = disk_mb(cfg.out / "pruned", cell.pruned)
     if cell.quantized is not None:

@@ -62,6 +62,14 @@ def write_report(out: Path, report: dict) -> None:
         "\nPruned ÷ dense, timed interleaved in this run: "
         f"{_fmt({k: round(v, 3) for k, v in report['ratios'].items()})}.\n",
     ]
+    if report.get("rounding"):
+        rows = [
+            [name, layer, asked, r["built"][layer], r["multiple"]]
+            for name, r in report["rounding"].items()
+            for layer, asked in r["asked"].items()
+        ]
+        md.append("\nWidths asked for by the budget and built (`--round-to`):\n")
+        md.append(markdown_table(["model", "layer", "asked", "built", "multiple of"], rows))
     if dense.get("views"):
         md.append(f"\nScored on {len(dense['views'])} test views: {', '.join(map(str, dense['views']))}.\n")
     if report.get("files"):

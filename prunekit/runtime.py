@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import platform
 import sys
 
 import torch
@@ -39,6 +40,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def cpu_model() -> str:
+    """This machine's CPU model as the system names it (Linux), else the architecture."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def cpu_flags() -> set[str]:

@@ -84,7 +84,7 @@ def test_run_with_global_allocation_and_int8(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     r = report(out)
-    assert r["budget"] == {"keep": 0.5, "allocation": "global"}
+    assert r["budget"] == {"keep": 0.5, "allocation": "global", "round_to": "auto"}
     assert len(set(r["pruned"]["widths"]["a"][:2])) > 1  # not one width for all
     assert r["quantized"]["mode"] == "int8"
     assert r["quantized"]["size_on_disk_mb"] < 0.45 * r["pruned"]["size_on_disk_mb"]

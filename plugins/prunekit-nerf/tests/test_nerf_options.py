@@ -50,7 +50,7 @@ def test_the_hash_grid_default_budget_follows_its_64_wide_layers(tmp_path):
     out = tmp_path / "r"
     proc = prunekit(*SMOKE, "-O", "field=hashgrid", "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((out / "report.json").read_text())["budget"] == {"width": 32}
+    assert json.loads((out / "report.json").read_text())["budget"] == {"width": 32, "round_to": "auto"}
 
 
 def test_an_empty_viewer_host_is_refused(tmp_path):
