@@ -224,7 +224,8 @@ def test_a_new_target_with_its_own_option_and_command_touches_no_core_file(tmp_p
     assert proc.returncode == 0, proc.stderr
     r = report(out)
     assert r["target"] == "toy" and r["options"]["target_options"] == {"slope": "3"}
-    assert r["budget"] == {"width": 16, "round_to": "auto"} and r["pruned"]["params"] == 4 * 16 + 16 + 16 * 16 + 16 + 16 + 1
+    assert r["budget"] == {"width": 16, "round_to": "auto"}
+    assert r["pruned"]["params"] == 4 * 16 + 16 + 16 * 16 + 16 + 16 + 1
     assert_one_line_error(
         prunekit("run", "toy", "-O", "steep=3", "--out", tmp_path / "x", env=env),
         "-O steep: the toy target has no such option (its options: slope)",

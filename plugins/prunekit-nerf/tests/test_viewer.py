@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import assert_one_line_error, prunekit
+from cli import _exe, assert_one_line_error, prunekit
 
 from conftest import cli_env
 
@@ -44,7 +44,7 @@ class Server:
     """`prunekit view` in a subprocess; ``url`` once it printed its ready line."""
 
     def __init__(self, run: Path, *args: str) -> None:
-        exe = shutil.which("prunekit")
+        exe = _exe()  # the venv's prunekit, found even when its bin/ is not on PATH
         self.port = free_port()
         self.proc = subprocess.Popen(
             [exe, "view", str(run), "--port", str(self.port), *args],
