@@ -53,9 +53,13 @@ def _alignment_cache() -> Path:
     home = Path(tempfile.mkdtemp(prefix="prunekit-test-cache-"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)
     (home / "prunekit").mkdir()
-    (home / "prunekit" / "alignment.json").write_text(
-        json.dumps({_key(torch.device("cpu")): {"ratios": {}, "preferred": 1}})
-    )
+    threads = torch.get_num_threads()
+    keys = {}
+    for n in range(1, max(threads, os.cpu_count() or 1) + 1):  # torchrun's processes run one thread each
+        torch.set_num_threads(n)
+        keys[_key(torch.device("cpu"))] = {"ratios": {}, "preferred": 1}
+    torch.set_num_threads(threads)
+    (home / "prunekit" / "alignment.json").write_text(json.dumps(keys))
     return home
 
 

@@ -57,6 +57,7 @@ def main() -> None:
     for label, kw in (
         ("keep 0.483", {"keep": 0.483}),  # the study's "288K" budget: widths 175 / 88
         ("keep 0.483 ×16", {"keep": 0.483, "round_to": 16}),  # the same budget at widths 176 / 80
+        ("keep 0.483 auto", {"keep": 0.483, "round_to": "auto"}),  # what prunekit run does by default
         ("width 128", {"width": 128}),
         ("width 64", {"width": 64}),
     ):
