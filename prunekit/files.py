@@ -58,7 +58,10 @@ def write_json(path: Path | str, data) -> None:
 
 
 def read_json(path: Path | str, what: str = "file"):
+    """The JSON in ``path``; a missing, unreadable or non-regular file (a FIFO would block) is one line."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{what} {path} is not a regular file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

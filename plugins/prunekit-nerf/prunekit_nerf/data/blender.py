@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import torch
 
-from prunekit.plugin import BadInput
+from prunekit.plugin import BadInput, read_json
 from prunekit_nerf.data.images import read_images, resolve
 from prunekit_nerf.data.scene import Scene, Split, pose_matrix
-
-
-def read_json(path: Path):
-    if not path.is_file():  # a FIFO or device under that name would block the reader
-        raise BadInput(f"{path} is not a regular file")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path} is not valid JSON: {exc}") from None
 
 
 def frames_of(meta, where: str) -> list[dict]:
@@ -37,7 +27,7 @@ def load(root: Path, white_background: bool = True) -> Scene:
         path = root / f"transforms_{name}.json"
         if not path.exists():
             continue
-        meta = read_json(path)
+        meta = read_json(path, "scene description")
         frames = frames_of(meta, str(path))
         angle = meta.get("camera_angle_x")
         if not isinstance(angle, (int, float)) or not 0 < angle < math.pi:

@@ -12,7 +12,7 @@ import math
 import torch
 
 from prunekit_nerf.data.scene import Scene, Split
-from prunekit_nerf.rays import camera_rays
+from prunekit_nerf.rays import camera_rays, look_at
 
 ANGLE_X = 0.6911112070083618
 SPHERES = torch.tensor(
@@ -24,16 +24,6 @@ SPHERES = torch.tensor(
     ]
 )
 LIGHT = torch.tensor([0.4, 0.5, 0.77])
-
-
-def look_at(eye: torch.Tensor) -> torch.Tensor:
-    forward = -eye / eye.norm()
-    right = torch.linalg.cross(forward, torch.tensor([0.0, 0.0, 1.0]))
-    right = right / right.norm()
-    up = torch.linalg.cross(right, forward)
-    m = torch.eye(4)
-    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, up, -forward, eye
-    return m
 
 
 def shade(origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
@@ -64,7 +54,8 @@ def load(resolution: int = 32, views: int = 24, test_views: int = 4, seed: int =
         elevation = torch.rand(n, generator=g) * 1.2 + 0.1
         poses, images = [], []
         for a, e in zip(azimuth.tolist(), elevation.tolist()):
-            pose = look_at(4.0 * torch.tensor([math.cos(a) * math.cos(e), math.sin(a) * math.cos(e), math.sin(e)]))
+            eye = 4.0 * torch.tensor([math.cos(a) * math.cos(e), math.sin(a) * math.cos(e), math.sin(e)])
+            pose = look_at(eye, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))
             o, d = camera_rays(resolution, resolution, intr, pose)
             images.append(shade(o, d).reshape(resolution, resolution, 3))
             poses.append(pose)

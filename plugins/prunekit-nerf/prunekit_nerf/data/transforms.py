@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from prunekit.plugin import BadInput
-from prunekit_nerf.data.blender import frames_of, read_json
+from prunekit.plugin import BadInput, read_json
+from prunekit_nerf.data.blender import frames_of
 from prunekit_nerf.data.images import read_images, resolve
 from prunekit_nerf.data.scene import Scene, Split, pose_matrix
 
@@ -44,7 +44,7 @@ def _intrinsics(meta: dict, frame: dict, w_img: int, h_img: int, where: str) -> 
 
 def load(path: Path, white_background: bool = False) -> Scene:
     root = path.parent
-    meta = read_json(path)
+    meta = read_json(path, "scene description")
     frames = frames_of(meta, str(path))
     if not frames:
         raise BadInput(f"{path}: no frames")
