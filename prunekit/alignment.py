@@ -98,7 +98,9 @@ def preferred_multiple(device: torch.device) -> int:
         known = {}
     known = known if isinstance(known, dict) else {}
     if not isinstance(known.get(key), dict) or known[key].get("preferred") not in (1, *CANDIDATES):
-        known[key] = measure(device)
+        # the random layers and inputs it times must not move the run's own random stream
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            known[key] = measure(device)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_json(path, known)

@@ -99,3 +99,15 @@ def _kept(run, name):
 
     description = json.loads((run / "pruned" / f"{name}.json").read_text())
     return {layer: lp["kept"] for layer, lp in description["plan"]["layers"].items()}
+
+
+def test_measuring_the_device_leaves_the_random_stream_as_it_was(tmp_path, monkeypatch):
+    from prunekit import alignment
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached: the device is measured
+    monkeypatch.setattr(alignment, "measure", lambda device: (torch.randn(8), {"ratios": {}, "preferred": 16})[1])
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    assert alignment.preferred_multiple(torch.device("cpu")) == 16
+    assert torch.equal(torch.rand(3), expected)  # what a coreset or a batch draws next is unchanged

@@ -75,12 +75,14 @@ def view_rays(
 
 
 def look_at(eye: torch.Tensor, target: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """The camera-to-world matrix (OpenGL: x right, y up, looking down −z) of a camera at ``eye``."""
-    back = (eye - target) / (eye - target).norm()
-    right = torch.linalg.cross(up, back)
+    """The camera-to-world matrix (OpenGL: x right, y up, looking down −z) of a camera at ``eye``. (The
+    built-in scene's cameras are made here too: the order of operations is theirs, so its images stay
+    bit for bit what they were.)"""
+    forward = (target - eye) / (target - eye).norm()
+    right = torch.linalg.cross(forward, up)
     right = right / right.norm()
     m = torch.eye(4)
-    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, torch.linalg.cross(back, right), back, eye
+    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, torch.linalg.cross(right, forward), -forward, eye
     return m
 
 
