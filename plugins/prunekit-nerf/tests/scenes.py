@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from prunekit_nerf.data.procedural import ANGLE_X, look_at, shade
-from prunekit_nerf.rays import camera_rays
+from prunekit_nerf.data.procedural import ANGLE_X, shade
+from prunekit_nerf.rays import camera_rays, look_at
 
 
 def _views(n: int, size: int, seed: int = 0):
@@ -19,7 +19,8 @@ def _views(n: int, size: int, seed: int = 0):
     intr = torch.tensor([focal, focal, size / 2, size / 2])
     for _ in range(n):
         a, e = float(torch.rand((), generator=g)) * 6.28, 0.2 + float(torch.rand((), generator=g))
-        pose = look_at(4.0 * torch.tensor([math.cos(a) * math.cos(e), math.sin(a) * math.cos(e), math.sin(e)]))
+        eye = 4.0 * torch.tensor([math.cos(a) * math.cos(e), math.sin(a) * math.cos(e), math.sin(e)])
+        pose = look_at(eye, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))
         o, d = camera_rays(size, size, intr, pose)
         yield pose, shade(o, d).reshape(size, size, 3)
 

@@ -108,10 +108,15 @@ def test_render_interrupted_says_what_it_kept(tmp_path):
         env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
-    for view in views:  # the event: every test view written, the turntable under way
-        wait_for_file(view, proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        for view in views:  # the event: every test view written, the turntable under way
+            wait_for_file(view, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)  # a hang guard: the answer to Ctrl-C comes in seconds
+    finally:  # a failed test leaves no render running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     assert f"interrupted: kept {len(views)} test views in" in err and "the video was not written" in err, err
     assert "Traceback" not in err and not list((run / "renders").glob("turntable*"))
