@@ -1,1 +1,0 @@
-"""Targets that are not NeRF: classification (digits) and regression (a photograph as a coordinate MLP)."""
