@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import copy
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
+from prunekit.files import write_json
 from prunekit.runtime import cpu_flags, cpu_model, keep_large_allocations
 
 keep_large_allocations()
@@ -28,6 +31,19 @@ def machine() -> dict:
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def add_out(ap: argparse.ArgumentParser, name: str) -> None:
+    """``--out``: where the benchmark's raw output goes (``bench/results/NAME.json`` unless told)."""
+    ap.add_argument("--out", type=Path, default=Path(f"bench/results/{name}.json"), help="raw output (JSON)")
+
+
+def save(out: Path, settings: dict, **figures) -> None:
+    """A benchmark's raw output beside the machine it was measured on, written whole or not at all, so a
+    table made from it can be recomputed."""
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
+    write_json(out, {"machine": machine(), "settings": settings, **figures})
+    print(f"raw output: {out}")
 
 
 def device_name(device: torch.device) -> str:

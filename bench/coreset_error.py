@@ -4,7 +4,7 @@ Relative error = ||pruned(x) - dense(x)|| / ||dense(x)|| on held-out inputs, per
 surgery (no retraining), mean ± std over seeds. Uses a trained NeRF coarse model from a finished run
 (``--dense runs/NAME/dense``, with the ``--data`` it was trained on), or trains the digits MLP here.
 
-    python bench/coreset_error.py [--dense DIR [--data PATH]] [--width 128] [--seeds 5]
+    python bench/coreset_error.py [--dense DIR [--data PATH]] [--width 128] [--seeds 5] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from common import cpu_model
+from common import add_out, cpu_model, save
 
 import prunekit
 from prunekit.target import RunOptions
@@ -55,10 +55,12 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--width", type=int, default=None)
     ap.add_argument("--seeds", type=int, default=5)
+    add_out(ap, "coreset_error")
     args = ap.parse_args()
     model, example, calibration, held_out, heads = setup(args)
     width = args.width or max(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)) // 2
     print(f"cpu: {cpu_model()}; model: {type(model).__name__}, width {width}, w_out scores, {args.seeds} seeds")
+    rows = []
     for selector in ("topk", "coreset"):
         for refit in (False, True):
             errs = [
@@ -78,12 +80,15 @@ def main() -> None:
                 )
                 for s in range(args.seeds if selector == "coreset" else 1)
             ]
+            rows.append({"selector": selector, "refit": refit, "errors": dict(zip(heads, zip(*errs)))})
             cols = []
             for i, head in enumerate(heads):
                 vals = [e[i] for e in errs]
                 sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
                 cols.append(f"{head} {statistics.fmean(vals):.3f} ± {sd:.3f}")
             print(f"{selector:>8} refit={str(refit):<5} relative error: " + ", ".join(cols))
+    settings = {"dense": args.dense, "data": args.data, "width": width, "seeds": args.seeds}
+    save(args.out, settings, model=type(model).__name__, relative_errors=rows)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
-from common import interleaved_step_seconds, machine
+from common import add_out, interleaved_step_seconds, save
 
 import prunekit
 from prunekit import plugins
-from prunekit.files import write_json
 from prunekit.target import RunOptions
 
 
@@ -28,7 +26,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--round-to", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path("bench/results/gpt_step.json"))
+    add_out(ap, "gpt_step")
     args = ap.parse_args()
     task = plugins.get_target("gpt").setup(RunOptions(preset="demo"))
     dense = task.build(0)
@@ -48,8 +46,6 @@ def main() -> None:
             task.infer(models)
             generate[label].append(time.perf_counter() - t0)
     result = {
-        "machine": machine(),
-        "settings": vars(args) | {"out": str(args.out)},
         "params": {label: prunekit.count_params(m["gpt"]) for label, (_, m) in runs.items()},
         "step_seconds": steps,
         "generate_seconds": generate,
@@ -58,11 +54,10 @@ def main() -> None:
             k: statistics.median(p / d for p, d in zip(v, generate["dense"])) for k, v in generate.items()
         },
     }  # fmt: skip
-    write_json(args.out, result)
+    save(args.out, vars(args) | {"out": str(args.out)}, **result)
     for label in runs:
         print(f"{label:9s} step ÷ dense {result['step_ratio'][label]:.3f}  generate ÷ dense "
               f"{result['generate_ratio'][label]:.3f}")  # fmt: skip
-    print(f"raw seconds: {args.out}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ alternating blocks (dense, half, quarter, dense, …) so that a change in the ma
 alike; one test view of the built-in scene (48×48, 24 + 24 samples per ray) is rendered by each. Prints
 the parameters split into hash tables and MLPs, and every time ÷ the dense model's.
 
-    python bench/hashgrid_speed.py [--steps 10] [--rounds 3] [--device auto]
+    python bench/hashgrid_speed.py [--steps 10] [--rounds 3] [--device auto] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 
-from common import device_name, interleaved_step_seconds, sync
+from common import add_out, device_name, interleaved_step_seconds, save, sync
 from prunekit_nerf.task import NerfTask
 
 import prunekit
@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="timed steps per block")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="auto")
+    add_out(ap, "hashgrid_speed")
     args = ap.parse_args()
     task = NerfTask(RunOptions(preset="study", device=args.device, target_options={"field": "hashgrid"}))
     task.precrop = 0  # whole images' rays, as after the warm-up
@@ -46,6 +47,7 @@ def main() -> None:
     print("| model | hash tables | MLPs | step s | step ÷ dense | render s | render ÷ dense |")
     print("|---|---|---|---|---|---|---|")
     base_step = base_render = None
+    rows = {}
     for label, models in variants.items():
         tables = sum(m.table.weight.numel() for m in models.values())
         mlps = sum(prunekit.count_params(m) for m in models.values()) - tables
@@ -57,10 +59,14 @@ def main() -> None:
         sync(task.device)
         render = time.perf_counter() - t0
         base_step, base_render = base_step or step, base_render or render
+        rows[label] = {"hash_tables": tables, "mlps": mlps, "step_seconds": seconds[label], "render_seconds": render}
         print(
             f"| {label} | {tables:,} | {mlps:,} | {step:.4f} | {step / base_step:.3f} | {render:.2f} | "
             f"{render / base_render:.3f} |"
         )
+    settings = {"steps": args.steps, "rounds": args.rounds, "device": str(task.device), "rays": 256,
+                "samples": [24, 24], "view": [w, h]}  # fmt: skip
+    save(args.out, settings, models=rows)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Scoring + selection + surgery + verification of a coarse + fine pair of vanilla NeRF MLPs to half the
 parameters, graph building included. Prints seconds and the ratio to raw torch-pruning graph building.
 
-    python bench/prune_speed.py [--selector coreset] [--repeats 5]
+    python bench/prune_speed.py [--selector coreset] [--repeats 5] [--out bench/results/prune_speed.json]
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 
 import torch
 import torch_pruning as tp
-from common import cpu_model, median_time
+from common import add_out, cpu_model, median_time, save
 from prunekit_nerf.field import NeRFField
 
 import prunekit
@@ -21,6 +21,7 @@ def main() -> None:
     ap.add_argument("--selector", default="coreset")
     ap.add_argument("--scorer", default="w_out")
     ap.add_argument("--repeats", type=int, default=5)
+    add_out(ap, "prune_speed")
     args = ap.parse_args()
     torch.manual_seed(0)
     models = {"coarse": NeRFField(), "fine": NeRFField()}
@@ -52,6 +53,9 @@ def main() -> None:
     print(
         f"ratio prunekit / raw graph building: {ours / raw:.2f}; goal <= 100 ms: {'met' if ours <= 0.1 else 'missed'}"
     )
+    settings = {"scorer": args.scorer, "selector": args.selector, "keep": 0.5, "repeats": args.repeats}
+    save(args.out, settings, params={"dense": dense_params, "pruned": pruned_params}, prunekit_seconds=ours,
+         raw_graph_seconds=raw)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Seconds per rendered test image, pruned ÷ dense, in each engine a pruned field can be deployed on:
 torch fp32, torch bf16 (where the CPU or GPU computes it natively), onnxruntime fp32 and onnxruntime int8.
 
-python bench/render_speed.py [--data PATH] [--dense DIR] [--device auto]
+python bench/render_speed.py [--data PATH] [--dense DIR] [--device auto] [--out bench/results/render_speed.json]
 
 ``--dense`` takes trained dense weights (a run's dense/ folder or a sweep's dense-seedN/); the PSNR column
 is then against the test image (the pruned fields are cut without fine-tuning, so it shows what int8
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from common import cpu_model, device_name, median_time
+from common import add_out, cpu_model, device_name, median_time, save
 from prunekit_nerf.metrics import psnr
 from prunekit_nerf.rays import camera_rays
 from prunekit_nerf.render import RenderConfig, render_image, two_stage
@@ -23,7 +23,7 @@ from prunekit_nerf.task import NerfTask
 
 import prunekit
 from prunekit.deploy import OnnxModule, quantize_int8
-from prunekit.runtime import resolve_device
+from prunekit.runtime import cpu_flags, resolve_device
 from prunekit.stages import load_models
 from prunekit.target import RunOptions
 
@@ -32,11 +32,7 @@ def native_bf16(device: torch.device) -> bool:
     """bf16 matrix kernels in hardware: AVX-512 BF16 or AMX on the CPU, or a GPU that supports it."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def engines(models: dict, inputs, folder: Path) -> dict[str, dict]:
@@ -56,6 +52,7 @@ def main() -> None:
     ap.add_argument("--dense", type=Path, default=None, help="trained dense weights (a dense/ folder)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--repeats", type=int, default=3, help="timed renders per model and engine (median)")
+    add_out(ap, "render_speed")
     args = ap.parse_args()
     device = resolve_device(args.device)
     task = NerfTask(RunOptions(preset="demo", data=args.data, device=str(device)))
@@ -71,6 +68,7 @@ def main() -> None:
     print(f"bf16: {'native, measured' if bf16 else f'not native on {cpu_model()}, not measured'}")
     print("| model | params | engine | s/image | ÷ dense torch fp32 | PSNR dB |\n|---|---|---|---|---|---|")
     base = None
+    rows = []
     for label, kw in (("dense 256", None), ("keep 0.483", {"keep": 0.483}), ("width 64", {"width": 64})):
         models = (
             dense if kw is None else {n: prunekit.prune(m, inputs, selector="topk", **kw) for n, m in dense.items()}
@@ -90,7 +88,11 @@ def main() -> None:
                 quality = psnr(render().reshape(h, w, 3).cpu(), truth)  # also the warm-up
                 sec = median_time(render, args.repeats, 0, device)
                 base = base or sec
+                rows.append({"model": label, "params": params, "engine": engine, "seconds": sec, "psnr": quality})
                 print(f"| {label} | {params:,} | {engine} | {sec:.3f} | {sec / base:.3f} | {quality:.2f} |")
+    settings = {"data": args.data, "dense": args.dense, "device": str(device), "repeats": args.repeats,
+                "image": [w, h], "samples": [64, 128], "bf16_native": bf16}  # fmt: skip
+    save(args.out, settings, renders=rows)
 
 
 if __name__ == "__main__":

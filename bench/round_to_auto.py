@@ -8,19 +8,17 @@ multiple it prefers. Run it on a quiet machine; the raw figures go to ``--out`` 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from common import machine
+from common import add_out, save
 
 from prunekit.alignment import CANDIDATES, GAIN, PROBES, measure
-from prunekit.files import write_json
 from prunekit.runtime import resolve_device
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--out", type=Path, default=Path("bench/results/round_to_auto.json"))
+    add_out(ap, "round_to_auto")
     args = ap.parse_args()
     device = resolve_device(args.device)
     found = measure(device)
@@ -28,8 +26,7 @@ def main() -> None:
         print(f"rounded to a multiple of {m:>2}: time per weight x {ratio:.3f}")
     print(f"preferred: {found['preferred']} (a multiple must reach x {GAIN} or less)")
     settings = {"device": str(device), "probes": PROBES, "candidates": CANDIDATES, "gain": GAIN}
-    write_json(args.out, {"machine": machine(), "settings": settings, **found})
-    print(f"raw figures: {args.out}")
+    save(args.out, settings, **found)
 
 
 if __name__ == "__main__":

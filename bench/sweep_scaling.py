@@ -4,7 +4,7 @@ Each run is the real `prunekit sweep` command in a fresh folder: 2 seeds × (uni
 width 64, smoke preset with longer training, so there is work to spread. Prints seconds and ratios to
 the local executor, measured in one run.
 
-    python bench/sweep_scaling.py [--iters 150] [--retrain-iters 100]
+    python bench/sweep_scaling.py [--iters 150] [--retrain-iters 100] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import cpu_model
+from common import add_out, cpu_model, save
 
 
 def sweep(out: Path, iters: int, retrain: int, *extra: str) -> float:
@@ -34,6 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--iters", type=int, default=150)
     ap.add_argument("--retrain-iters", type=int, default=100)
+    add_out(ap, "sweep_scaling")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     print(f"# {cpu_model()}, {cores} cores; 2 seeds x 2 cells, smoke preset, {args.iters} + {args.retrain_iters} it.")
@@ -49,6 +50,7 @@ def main() -> None:
     print("| executor | wall s | ÷ local |\n|---|---|---|")
     for name, sec in seconds.items():
         print(f"| {name} | {sec:.1f} | {sec / base:.2f} |")
+    save(args.out, {"iters": args.iters, "retrain_iters": args.retrain_iters, "cores": cores}, wall_seconds=seconds)
 
 
 if __name__ == "__main__":

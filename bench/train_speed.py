@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-from pathlib import Path
 
 import torch
-from common import device_name, gemm_rate, machine
+from common import add_out, device_name, gemm_rate, save
 from prunekit_nerf.render import RenderConfig, two_stage
 from prunekit_nerf.task import NerfTask
 from prunekit_nerf.train import bf16_supported
 
 import prunekit
-from prunekit.files import write_json
 from prunekit.runtime import resolve_device
 from prunekit.target import RunOptions
 
@@ -44,7 +42,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--samples", default="32,32", help="coarse,fine samples per ray")
     ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--out", type=Path, default=Path("bench/results/train_speed.json"))
+    add_out(ap, "train_speed")
     args = ap.parse_args()
     coarse, fine = (int(v) for v in args.samples.split(","))
     device = resolve_device(args.device)
@@ -97,8 +95,7 @@ def main() -> None:
         extra["compile_over_eager_dense"] = step_time(compiled) / base
         print(f"torch.compile on / off (dense, compile time excluded): {extra['compile_over_eager_dense']:.3f}")
     settings = {"steps": args.steps, "samples": [coarse, fine], "rays": 256, "device": str(device)}
-    write_json(args.out, {"machine": machine(), "settings": settings, "gemm_flops": gemm, "models": rows, **extra})
-    print(f"raw seconds: {args.out}")
+    save(args.out, settings, gemm_flops=gemm, models=rows, **extra)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Starts ``prunekit view RUN_DIR``, opens it in Debian's Chromium (Playwright), sh
 rest for ``--frames`` refined frames (nudging the camera between them), reads the panel's frame times and
 writes a screenshot of the split view. Needs the ``viewer`` and ``browser`` extras and ``chromium``.
 
-    python bench/viewer_frames.py runs/demo --height 64 --screenshot docs/viewer.png
+    python bench/viewer_frames.py runs/demo [--height 64] [--screenshot docs/images/viewer.png] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import cpu_model
+from common import add_out, cpu_model, save
 
 REFINED = re.compile(r"frame (\d+) · refined")
 ROW = re.compile(r"^(dense|pruned)\s+([\d,]+)\s+([\d.]+ dB|—)\s+([\d.]+)$", re.M)
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--port", type=int, default=7017)
     parser.add_argument("--screenshot", type=Path, default=None)
+    add_out(parser, "viewer_frames")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -100,6 +101,7 @@ def main() -> None:
     print(f"CPU: {cpu_model()}; refined frames {args.height} px high, median of {args.frames} per model")
     print("| model | s / frame | ÷ dense |\n|---|---|---|")
     print(f"| dense | {dense:.3f} | 1.000 |\n| pruned | {pruned:.3f} | {pruned / dense:.3f} |")
+    save(args.out, {"run": args.run, "height": args.height, "frames": args.frames}, frame_seconds=times)
 
 
 if __name__ == "__main__":

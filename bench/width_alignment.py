@@ -12,13 +12,11 @@ The raw seconds go to ``--out`` as JSON, with the machine they were measured on.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
-from common import device_name, machine, median_time
+from common import add_out, device_name, median_time, save
 from torch import nn
 
-from prunekit.files import write_json
 from prunekit.runtime import resolve_device
 
 
@@ -26,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=16384)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--out", type=Path, default=Path("bench/results/width_alignment.json"))
+    add_out(ap, "width_alignment")
     args = ap.parse_args()
     device = resolve_device(args.device)
 
@@ -40,11 +38,8 @@ def main() -> None:
                                                       128, 127, 120, 96, 88, 80)}  # fmt: skip
     for width, sec in seconds.items():
         print(f"width {width:>3}: time per weight ÷ width 256's {sec / seconds[256]:.3f}")
-    write_json(args.out, {
-        "machine": machine(), "settings": {"points": args.points, "device": str(device)},
-        "seconds_per_weight": seconds, "relative_to_256": {w: s / seconds[256] for w, s in seconds.items()},
-    })  # fmt: skip
-    print(f"raw seconds: {args.out}")
+    save(args.out, {"points": args.points, "device": str(device)}, seconds_per_weight=seconds,
+         relative_to_256={w: s / seconds[256] for w, s in seconds.items()})  # fmt: skip
 
 
 if __name__ == "__main__":
