@@ -44,11 +44,11 @@ def lego_100() -> Path:
     return _shared(SHARED / "lego_100", "transforms_train.json")
 
 
-def _alignment_cache() -> Path:
-    """A cache in which this machine's kernels prefer exact widths, so that ``--round-to auto`` (the
-    run's default) gives the same widths on every machine the suite meets; the tests of ``auto`` itself
-    write caches of their own."""
-    from prunekit.alignment import _key
+def _measurement_cache() -> Path:
+    """A cache in which this machine's kernels prefer exact widths and fp32, so that ``--round-to auto``
+    (the run's default) and ``--precision auto`` give the same runs on every machine the suite meets; the
+    tests of ``auto`` itself write caches of their own."""
+    from prunekit.measured import key
 
     home = Path(tempfile.mkdtemp(prefix="prunekit-test-cache-"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)
@@ -57,19 +57,19 @@ def _alignment_cache() -> Path:
     keys = {}
     for n in range(1, max(threads, os.cpu_count() or 1) + 1):  # torchrun's processes run one thread each
         torch.set_num_threads(n)
-        keys[_key(torch.device("cpu"))] = {"ratios": {}, "preferred": 1}
+        keys[key(torch.device("cpu"))] = {"round_to": {"preferred": 1}, "precision": {"preferred": "fp32"}}
     torch.set_num_threads(threads)
-    (home / "prunekit" / "alignment.json").write_text(json.dumps(keys))
+    (home / "prunekit" / "measured.json").write_text(json.dumps(keys))
     return home
 
 
-CACHE_HOME = _alignment_cache()
+CACHE_HOME = _measurement_cache()
 os.environ["XDG_CACHE_HOME"] = str(CACHE_HOME)  # this process's own API calls too
 
 
 def cli_env() -> dict:
     """The environment of a ``prunekit`` subprocess: every plug-in loads, the tests' ``fake`` target too
-    (tests/ on its path holds it and its dist-info), exact widths under ``--round-to auto``, and no
+    (tests/ on its path holds it and its dist-info), exact widths and fp32 under ``auto``, and no
     progress bars."""
     env = dict(os.environ)
     env.pop("PRUNEKIT_LOAD_PLUGINS", None)

@@ -19,9 +19,10 @@ from prunekit.errors import BadInput, Interrupted
 from prunekit.flags import Flags, with_flags
 from prunekit.pipeline import RunConfig
 from prunekit.pipeline import run as run_pipeline
+from prunekit.precision import resolve_precision
 from prunekit.progress import out_console
 from prunekit.report import markdown_table
-from prunekit.runtime import resolve_precision, world
+from prunekit.runtime import world
 from prunekit.spec import PruneSpec
 from prunekit.target import RunOptions
 

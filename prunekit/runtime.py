@@ -39,9 +39,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-PRECISIONS = ("fp32", "bf16", "auto")
-
-
 def cpu_model() -> str:
     """This machine's CPU model as the system names it (Linux), else the architecture."""
     try:
@@ -62,25 +59,6 @@ def cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
-
-
-def fast_bf16(device: torch.device, flags: set[str] | None = None) -> bool:
-    """Whether bf16 autocast runs faster than fp32 on ``device``: a CUDA GPU with bf16, or a CPU with AMX
-    tiles for bf16 (Intel Xeon since Sapphire Rapids: 2.5x on the NeRF step). Not AVX-512 BF16 alone, where
-    the project measured bf16 1.6x slower than fp32, nor AVX2. ``flags`` stands in for the CPU's own."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    flags = cpu_flags() if flags is None else flags
-    return {"amx_bf16", "amx_tile"} <= flags
-
-
-def resolve_precision(name: str, device: str, flags: set[str] | None = None) -> str:
-    """``--precision`` as a run records it: fp32 or bf16, ``auto`` resolved for the device."""
-    if name not in PRECISIONS:
-        raise BadInput(f"--precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
-    if name != "auto":
-        return name
-    return "bf16" if fast_bf16(resolve_device(device), flags) else "fp32"
 
 
 # --- several processes (torchrun) -------------------------------------------------------------------

@@ -150,22 +150,3 @@ def test_data_aware_sensitivity_by_hand():
     with torch.no_grad():
         by_hand = torch.relu(x @ m[0].weight.T + m[0].bias).abs().mean(0) * m[2].weight.abs().mean(0)
     assert scores == pytest.approx(by_hand.tolist(), rel=1e-5)
-
-
-def test_precision_auto_picks_bf16_only_where_the_hardware_runs_it_faster(monkeypatch):
-    """Faked capabilities, not timing: AMX → bf16; AVX-512 BF16 without AMX, or AVX2 → fp32; CUDA with bf16."""
-    import torch
-
-    from prunekit.errors import BadInput
-    from prunekit.runtime import fast_bf16, resolve_precision
-
-    assert resolve_precision("auto", "cpu", {"avx2", "fma"}) == "fp32"
-    assert resolve_precision("auto", "cpu", {"avx512f", "avx512_bf16"}) == "fp32"
-    assert resolve_precision("auto", "cpu", {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}) == "bf16"
-    assert resolve_precision("fp32", "cpu", {"amx_bf16", "amx_tile"}) == "fp32"  # asked for, kept
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert fast_bf16(torch.device("cuda"), set())
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert not fast_bf16(torch.device("cuda"), {"amx_bf16", "amx_tile"})
-    with pytest.raises(BadInput, match="--precision must be one of fp32, bf16, auto"):
-        resolve_precision("fp16", "cpu")

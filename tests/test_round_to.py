@@ -71,11 +71,13 @@ def test_auto_on_the_command_line_shows_the_widths_asked_for_and_built(tmp_path)
     import json
 
     from conftest import cli_env
-    from prunekit.alignment import _key
+    from prunekit.measured import key
 
     cache = tmp_path / "cache"
     (cache / "prunekit").mkdir(parents=True)
-    (cache / "prunekit" / "alignment.json").write_text(json.dumps({_key(torch.device("cpu")): {"preferred": 16}}))
+    (cache / "prunekit" / "measured.json").write_text(
+        json.dumps({key(torch.device("cpu")): {"round_to": {"preferred": 16}}})
+    )
     env = {**cli_env(), "XDG_CACHE_HOME": str(cache)}  # a machine whose kernels prefer multiples of 16
     common = ("run", "fake", "--preset", "smoke", "--iters", "2", "--keep", "0.6")
     assert prunekit(*common, "--round-to", "1", "--out", tmp_path / "exact", env=env).returncode == 0
