@@ -14,7 +14,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import torch
 from common import add_out, cpu_model, device_name, median_time, save
 from prunekit_nerf.metrics import psnr
 from prunekit_nerf.rays import camera_rays
@@ -23,16 +22,10 @@ from prunekit_nerf.task import NerfTask
 
 import prunekit
 from prunekit.deploy import OnnxModule, quantize_int8
-from prunekit.runtime import cpu_flags, resolve_device
+from prunekit.precision import bf16_native
+from prunekit.runtime import resolve_device
 from prunekit.stages import load_models
 from prunekit.target import RunOptions
-
-
-def native_bf16(device: torch.device) -> bool:
-    """bf16 matrix kernels in hardware: AVX-512 BF16 or AMX on the CPU, or a GPU that supports it."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def engines(models: dict, inputs, folder: Path) -> dict[str, dict]:
@@ -63,7 +56,7 @@ def main() -> None:
     truth = task.test.images[0]
     dense = load_models(task, args.dense) if args.dense else task.build(0)
     inputs = task.example_inputs("coarse")
-    bf16 = native_bf16(device)
+    bf16 = bf16_native(device)
     print(f"device: {device_name(device)}; image {w}x{h}, 64 coarse + 128 fine samples per ray")
     print(f"bf16: {'native, measured' if bf16 else f'not native on {cpu_model()}, not measured'}")
     print("| model | params | engine | s/image | ÷ dense torch fp32 | PSNR dB |\n|---|---|---|---|---|---|")
