@@ -1,7 +1,7 @@
 """``--precision auto``: bf16 autocast where this device runs it clearly faster than fp32, else fp32.
 
 Instruction sets alone do not settle it: on one Intel Xeon with AVX-512 BF16 (no AMX) bf16 autocast ran
-the NeRF step 1.6x *slower* than fp32, on an AMD EPYC with the same instruction set about 2x faster, and
+a training step 1.6x *slower* than fp32, on an AMD EPYC with the same instruction set about 2x faster, and
 with AMX 2.5x faster. So a device that computes bf16 natively (a CUDA GPU that supports it, a CPU with
 AVX-512 BF16 or AMX) is measured: a linear layer's forward and backward under bf16 autocast against
 fp32, in alternating pairs; bf16 is picked if it takes at most ``GAIN`` of the fp32 time. Elsewhere
@@ -32,7 +32,7 @@ def bf16_native(device: torch.device, flags: set[str] | None = None) -> bool:
 
 def measure(device: torch.device, timer: Callable[[str, torch.device], float] | None = None) -> dict:
     """bf16 autocast ÷ fp32 seconds of a 256-wide linear layer's forward and backward on 16,384 rows (the
-    shape of a NeRF layer on a batch of points), and the precision preferred. ``timer(precision, device)``
+    shape of a wide layer on a large batch), and the precision preferred. ``timer(precision, device)``
     stands in for the interleaved measurement (tests)."""
     if timer is not None:
         ratio = timer("bf16", device) / timer("fp32", device)
